@@ -1,0 +1,88 @@
+import type { StoredEvent } from '../tracker/event-types.js';
+
+/** One product of the shop's catalog, as `setCatalog()` or the JSON feed gives it. */
+export interface CatalogItem {
+  id: string;
+  title: string;
+  category?: string;
+  brand?: string;
+  price?: number;
+  inStock: boolean;
+  image?: string;
+  url?: string;
+}
+
+/** The two consent scopes. `null` means the shopper has not decided. */
+export interface ConsentState {
+  /** Learn from behaviour on this device and personalise this device. */
+  personalise: boolean | null;
+  /** Send clipped, noised model updates to improve the shop's shared model. */
+  contribute: boolean | null;
+  /** When the shopper last decided, ms since the epoch. */
+  updatedAt: number | null;
+}
+
+/** A saved model: named float32 tensors plus what is needed to rebuild the model around them. */
+export interface ModelCheckpoint {
+  /** e.g. 'recommender' or 'intent'. */
+  name: string;
+  /** Bumped when the model code changes incompatibly; a mismatch discards the checkpoint. */
+  formatVersion: number;
+  /** Model configuration and vocabulary, JSON-serialisable. */
+  config: unknown;
+  weights: { name: string; shape: number[]; values: Float32Array }[];
+  savedAt: number;
+}
+
+export interface EventQuery {
+  /** Only events at or after this time (ms). */
+  since?: number;
+  /** Only events of this session. */
+  session?: string;
+  /** Only events that mention this item. */
+  itemId?: string;
+  /** The newest `limit` events (still returned oldest first). */
+  limit?: number;
+}
+
+export interface ExportedData {
+  exportedAt: number;
+  events: StoredEvent[];
+  catalog: CatalogItem[];
+  meta: Record<string, unknown>;
+  checkpoints: { name: string; formatVersion: number; savedAt: number; parameters: number }[];
+}
+
+export interface RetentionPolicy {
+  maxEvents: number;
+  maxAgeDays: number;
+}
+
+/**
+ * Hearth's on-device store. One implementation uses IndexedDB (through `idb`), another keeps
+ * everything in memory when IndexedDB is unavailable. Both are usable from the page and the worker.
+ */
+export interface HearthStore {
+  /** False when the store fell back to memory (private mode, blocked storage). */
+  readonly persistent: boolean;
+  /** Writes all events in one transaction, or none; enforces retention and evicts on quota errors. */
+  appendEvents(events: readonly StoredEvent[]): Promise<void>;
+  /** Events oldest first. */
+  readEvents(query?: EventQuery): Promise<StoredEvent[]>;
+  countEvents(): Promise<number>;
+  /** Replaces the whole catalog atomically. */
+  replaceCatalog(items: readonly CatalogItem[]): Promise<void>;
+  getCatalog(): Promise<CatalogItem[]>;
+  getCatalogItems(ids: readonly string[]): Promise<(CatalogItem | undefined)[]>;
+  getMeta<T>(key: string): Promise<T | undefined>;
+  setMeta(key: string, value: unknown): Promise<void>;
+  putCheckpoint(checkpoint: ModelCheckpoint): Promise<void>;
+  getCheckpoint(name: string): Promise<ModelCheckpoint | undefined>;
+  deleteCheckpoint(name: string): Promise<void>;
+  /** Applies the retention policy now. */
+  enforceRetention(policy: RetentionPolicy, now?: number): Promise<number>;
+  exportAll(): Promise<ExportedData>;
+  /** Deletes the database itself; resolves when every byte is gone. */
+  destroy(): Promise<void>;
+  close(): void;
+}
