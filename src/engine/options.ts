@@ -1,0 +1,20 @@
+import type { RecommenderConfig, IntentConfig } from '../model/contract.js';
+import type { BackendName } from './types.js';
+
+/** Engine options of `init({ engine })`. Owned by the engine; extend here. */
+export interface EngineOptions {
+  /** Turn the on-device engine off entirely (recommendations fall back to trending/catalog). */
+  enabled?: boolean;
+  /** Where the worker bundle lives; default: `hearth.worker.js` next to the Hearth script. */
+  workerUrl?: string | URL;
+  /** Where tfjs's `.wasm` files live; default: `wasm/` next to the worker. */
+  wasmPath?: string;
+  /** Force a backend instead of choosing by capability and measurement. */
+  backend?: BackendName;
+  /** A global starting model in the tfjs format (warm start). */
+  modelUrl?: string;
+  /** Train automatically when the browser is idle (default true). */
+  autoTrain?: boolean;
+  recommender?: Partial<RecommenderConfig>;
+  intent?: Partial<IntentConfig>;
+}
