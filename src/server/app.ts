@@ -1,0 +1,183 @@
+/**
+ * The aggregation server's HTTP face: a fastify app over the `Coordinator`.
+ *
+ * Endpoints: `GET /v1/model` (model.json; ETag, 304), `GET /v1/model/weights.bin`,
+ * `GET /v1/round`, `POST /v1/rounds/:id/updates`, `GET /health`, `GET /metrics`. Every error is
+ * `{ error: { code, message } }` with a 4xx status for anything the client did wrong.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import { Coordinator, UploadRejection } from './coordinator.js';
+import { createDiskStore } from './store.js';
+import { loadModelDir } from './model-dir.js';
+import { resolveServerOptions, type AggregationServerOptions, type ResolvedServerOptions } from './options.js';
+import { renderMetrics } from './metrics.js';
+
+export const SITE_KEY_HEADER = 'x-hearth-site-key';
+export const MODEL_VERSION_HEADER = 'x-hearth-model-version';
+
+export interface AggregationServer {
+  readonly app: FastifyInstance;
+  readonly coordinator: Coordinator;
+  readonly options: ResolvedServerOptions;
+  /** Starts listening (default 127.0.0.1 on a free port); resolves to the base URL. */
+  listen(options?: { port?: number; host?: string }): Promise<string>;
+  /** Resolves when no aggregation is queued or running. */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+const FASTIFY_CODES: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_BODY: 'empty_body',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_content_length',
+};
+
+/**
+ * Builds the aggregation server: opens (or initialises) its store, restores the open round, and
+ * returns a fastify app ready to `listen`.
+ *
+ * @example
+ * ```ts
+ * const server = await createAggregationServer({ dataDir: './fl-data', modelDir: './model', siteKeys: ['shop-key-123'], minClients: 10 });
+ * const url = await server.listen({ port: 8787 });
+ * ```
+ */
+export async function createAggregationServer(options: AggregationServerOptions): Promise<AggregationServer> {
+  const resolved = resolveServerOptions(options);
+  const store = options.store ?? (options.dataDir !== undefined ? await createDiskStore(options.dataDir) : undefined);
+  if (!store) throw new TypeError('hearth server: pass dataDir (or a store)');
+  const initialModel = options.initialModel ?? (options.modelDir !== undefined ? await loadModelDir(options.modelDir) : undefined);
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: resolved.bodyLimit });
+  const coordinator = await Coordinator.open({
+    store,
+    ...(initialModel ? { initialModel } : {}),
+    minClients: resolved.minClients,
+    aggregator: resolved.aggregator,
+    serverLearningRate: resolved.serverLr,
+    clip: resolved.clip,
+    noiseMultiplier: resolved.noiseMultiplier,
+    clientNoise: resolved.clientNoise,
+    ...(resolved.epsilonBudget !== undefined ? { epsilonBudget: resolved.epsilonBudget } : {}),
+    delta: resolved.delta,
+    ...(resolved.population !== undefined ? { population: resolved.population } : {}),
+    robust: resolved.robust,
+    trim: resolved.trim,
+    epochs: resolved.epochs,
+    bits: resolved.bits,
+    roundDurationMs: resolved.roundDurationMs,
+    ...(options.random ? { random: options.random } : {}),
+    log: (message, detail) => app.log.info(detail ?? {}, message),
+  });
+  const keyHashes = resolved.siteKeys.map(sha256);
+  const validKey = (given: unknown): boolean => {
+    if (typeof given !== 'string' || given.length === 0 || given.length > 512) return false;
+    const hash = sha256(given);
+    // Compare every key in constant time; no early exit that would leak which prefix matched.
+    let ok = false;
+    for (const k of keyHashes) ok = timingSafeEqual(k, hash) || ok;
+    return ok;
+  };
+
+  await app.register(cors, {
+    origin: resolved.origins.length > 0 ? resolved.origins : false,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['content-type', SITE_KEY_HEADER, 'if-none-match'],
+    exposedHeaders: ['etag', MODEL_VERSION_HEADER],
+    maxAge: 600,
+  });
+  await app.register(rateLimit, { max: resolved.rateLimit, timeWindow: 60_000 });
+
+  // Bodies are opaque bytes (the wire format checks itself); nothing is parsed as JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((error: FastifyError | UploadRejection, request, reply) => {
+    let status: number;
+    let code: string;
+    if (error instanceof UploadRejection) {
+      status = error.status;
+      code = error.code;
+    } else {
+      status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
+      code = FASTIFY_CODES[error.code] ?? (status === 429 ? 'rate_limited' : status < 500 ? 'bad_request' : 'internal');
+      if (request.routeOptions.url === '/v1/rounds/:id/updates') coordinator.countRejection(code);
+    }
+    if (status >= 500) request.log.error(error);
+    const message = status >= 500 ? 'internal error' : error.message;
+    return reply.status(status).type('application/json').send({ error: { code, message } });
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
+
+  app.get('/health', async () => {
+    const s = coordinator.status();
+    return { status: 'ok', roundId: s.roundId, modelVersion: s.modelVersion, roundStatus: s.status, updates: s.updates, minClients: resolved.minClients };
+  });
+
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(coordinator, resolved)));
+
+  app.get('/v1/round', async (_request, reply) => reply.header('cache-control', 'no-store').send(coordinator.roundInfo()));
+
+  app.get('/v1/model', async (request, reply) => {
+    const model = coordinator.current();
+    void reply.header('etag', model.etag).header(MODEL_VERSION_HEADER, model.version).header('cache-control', 'no-cache');
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (typeof ifNoneMatch === 'string' && ifNoneMatch.split(',').some((tag) => tag.trim() === model.etag)) return reply.status(304).send();
+    return reply.type('application/json').send(model.modelJson);
+  });
+
+  app.get<{ Querystring: { v?: string } }>('/v1/model/weights.bin', async (request, reply) => {
+    const current = coordinator.current();
+    const version = typeof request.query.v === 'string' ? request.query.v : current.version;
+    const weights = await coordinator.weightsOf(version);
+    if (!weights) throw new UploadRejection(404, 'unknown_model_version', `model version "${version.slice(0, 40)}" is not available; fetch /v1/model again`);
+    return reply
+      .header(MODEL_VERSION_HEADER, version)
+      .header('cache-control', version === current.version ? 'no-cache' : 'public, max-age=86400, immutable')
+      .type('application/octet-stream')
+      .send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
+  });
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/rounds/:id/updates',
+    {
+      // The key is checked before the body is read.
+      onRequest: async (request) => {
+        if (!validKey(request.headers[SITE_KEY_HEADER])) {
+          coordinator.countRejection('bad_site_key');
+          throw new UploadRejection(401, 'bad_site_key', `missing or unknown ${SITE_KEY_HEADER}`);
+        }
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      if (!Buffer.isBuffer(body) || body.length === 0) {
+        coordinator.countRejection('empty_body');
+        throw new UploadRejection(400, 'empty_body', 'the update body is empty');
+      }
+      const result = await coordinator.submit(request.params.id, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+      return reply.status(202).send({ accepted: true, roundId: result.roundId, updates: result.updates, minClients: resolved.minClients });
+    },
+  );
+
+  return {
+    app,
+    coordinator,
+    options: resolved,
+    async listen(listenOptions = {}) {
+      return app.listen({ port: listenOptions.port ?? 0, host: listenOptions.host ?? '127.0.0.1' });
+    },
+    settled: () => coordinator.settled(),
+    async close() {
+      await app.close();
+      await coordinator.settled();
+    },
+  };
+}

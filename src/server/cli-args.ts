@@ -1,0 +1,123 @@
+/** Command-line flags and environment variables of `hearth-server`. */
+import { parseArgs as parseNodeArgs } from 'node:util';
+import type { AggregationServerOptions } from './options.js';
+import type { AggregatorName, RobustRule } from './aggregate.js';
+
+export const CLI_HELP = `hearth-server: federated aggregation server for Hearth
+
+Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options]
+
+  --port N               port (env PORT; default 8787)
+  --host H               interface (env HOST; default 127.0.0.1)
+  --data-dir DIR         state, models and accepted updates (env HEARTH_DATA_DIR)
+  --model-dir DIR        initial global model, tfjs format (model.json + weights); first start only
+  --site-keys k1,k2      upload keys (env HEARTH_SITE_KEYS)
+  --origins o1,o2        CORS origins allowed (env HEARTH_ORIGINS)
+  --min-clients N        updates a round needs before it publishes (default 10)
+  --aggregator NAME      fedavg | fedadam (default fedavg)
+  --server-lr X          server learning rate (default 1 for fedavg, 0.01 for fedadam)
+  --clip X               L2 bound of every update (default 1)
+  --noise-multiplier Z   DP-FedAvg noise multiplier on the sum (default 0: no DP)
+  --client-noise S       sigma of on-device noise clients add (default 0)
+  --population N         clients the rounds sample from (needed with noise)
+  --epsilon-budget E     refuse to publish past this epsilon
+  --delta D              delta of the reported (epsilon, delta) (default 1e-5)
+  --robust RULE          none | median | trimmed-mean (default none)
+  --trim F               trimmed-mean fraction cut at each end (default 0.1)
+  --epochs N             local epochs per round (default 1)
+  --bits 8|16            quantization of updates (default 8)
+  --rate-limit N         requests per client per minute (default 120)
+  --body-limit BYTES     largest upload (default 8388608)
+  --log                  log requests (JSON lines)
+  --help
+`;
+
+export interface CliConfig {
+  port: number;
+  host: string;
+  help: boolean;
+  server: AggregationServerOptions;
+}
+
+/**
+ * Parses flags (and their environment fallbacks) into server options. Throws a TypeError naming
+ * the bad flag.
+ *
+ * @example
+ * ```ts
+ * const config = parseArgs(['--data-dir', './fl', '--site-keys', 'abcdefgh'], process.env);
+ * ```
+ */
+export function parseArgs(argv: readonly string[], env: Record<string, string | undefined> = {}): CliConfig {
+  const { values } = parseNodeArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'model-dir': { type: 'string' },
+      'site-keys': { type: 'string' },
+      origins: { type: 'string' },
+      'min-clients': { type: 'string' },
+      aggregator: { type: 'string' },
+      'server-lr': { type: 'string' },
+      clip: { type: 'string' },
+      'noise-multiplier': { type: 'string' },
+      'client-noise': { type: 'string' },
+      population: { type: 'string' },
+      'epsilon-budget': { type: 'string' },
+      delta: { type: 'string' },
+      robust: { type: 'string' },
+      trim: { type: 'string' },
+      epochs: { type: 'string' },
+      bits: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'body-limit': { type: 'string' },
+      log: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  const num = (flag: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value)) throw new TypeError(`--${flag} must be a number, got "${text}"`);
+    return value;
+  };
+  const list = (text: string | undefined): string[] =>
+    (text ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+  const dataDir = values['data-dir'] ?? env.HEARTH_DATA_DIR;
+  const help = values.help === true;
+  if (!help && dataDir === undefined) throw new TypeError('--data-dir is required');
+  const server: AggregationServerOptions = { siteKeys: list(values['site-keys'] ?? env.HEARTH_SITE_KEYS), origins: list(values.origins ?? env.HEARTH_ORIGINS) };
+  if (dataDir !== undefined) server.dataDir = dataDir;
+  if (values['model-dir'] !== undefined) server.modelDir = values['model-dir'];
+  const set = <K extends keyof AggregationServerOptions>(key: K, value: AggregationServerOptions[K] | undefined): void => {
+    if (value !== undefined) server[key] = value;
+  };
+  set('minClients', num('min-clients', values['min-clients']));
+  set('aggregator', values.aggregator as AggregatorName | undefined);
+  set('serverLr', num('server-lr', values['server-lr']));
+  set('clip', num('clip', values.clip));
+  set('noiseMultiplier', num('noise-multiplier', values['noise-multiplier']));
+  set('clientNoise', num('client-noise', values['client-noise']));
+  set('population', num('population', values.population));
+  set('epsilonBudget', num('epsilon-budget', values['epsilon-budget']));
+  set('delta', num('delta', values.delta));
+  set('robust', values.robust as RobustRule | undefined);
+  set('trim', num('trim', values.trim));
+  set('epochs', num('epochs', values.epochs));
+  const bits = num('bits', values.bits);
+  if (bits !== undefined && bits !== 8 && bits !== 16) throw new TypeError(`--bits must be 8 or 16, got ${bits}`);
+  set('bits', bits as 8 | 16 | undefined);
+  set('rateLimit', num('rate-limit', values['rate-limit']));
+  set('bodyLimit', num('body-limit', values['body-limit']));
+  if (values.log === true) server.logger = true;
+  const port = num('port', values.port ?? env.PORT) ?? 8787;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be 0–65535, got ${port}`);
+  return { port, host: values.host ?? env.HOST ?? '127.0.0.1', help, server };
+}

@@ -1,0 +1,380 @@
+/**
+ * The round state machine of the aggregation server, independent of HTTP: which model is current,
+ * which round is open, which updates it has accepted, when and how it aggregates.
+ *
+ * Every change of state runs inside one queue (`exclusive`), so a check ("is this id new? is
+ * this round still open?") and the write that depends on it can never interleave with another.
+ */
+import { createHash } from 'node:crypto';
+import { RdpAccountant } from '../federated/accountant.js';
+import { secureRandom, type RandomSource } from '../federated/random.js';
+import { manifestLayout, withManifest, type TfjsModelJson } from '../federated/tfjs-format.js';
+import { decodeUpdate, WireError, type QuantizationBits } from '../federated/wire.js';
+import { sizeOf } from '../federated/update-math.js';
+import {
+  clipFlat,
+  coordinateMedian,
+  fedAdamStep,
+  fedAvgStep,
+  noisyMean,
+  trimmedMean,
+  weightedMean,
+  type AggregatorName,
+  type RobustRule,
+} from './aggregate.js';
+import type { AggregationStore, PersistedState } from './store.js';
+
+export interface CoordinatorOptions {
+  store: AggregationStore;
+  /** The starting model, used only when the store holds no state yet. */
+  initialModel?: { modelJson: TfjsModelJson; weights: Uint8Array };
+  /** A round publishes once it has this many accepted updates; never with fewer. */
+  minClients: number;
+  aggregator: AggregatorName;
+  /** η of the server step (1 = plain FedAvg; FedAdam's η, e.g. 0.01). */
+  serverLearningRate: number;
+  /** L2 bound of an update: sent to clients, enforced on receipt, applied again before summing. */
+  clip: number;
+  /** DP-FedAvg noise multiplier z: the sum gets N(0, (z·clip)²) per coordinate. 0 = no DP. */
+  noiseMultiplier: number;
+  /** σ of the noise clients add on the device (absolute, per coordinate). Default 0. */
+  clientNoise: number;
+  /** Refuse to publish a round that would take cumulative ε past this. */
+  epsilonBudget?: number;
+  delta: number;
+  /** Size of the population clients are drawn from; q = clients per round / population. */
+  population?: number;
+  robust: RobustRule;
+  /** Trimmed mean: the fraction cut at each end. */
+  trim: number;
+  /** Local epochs each client trains per round. */
+  epochs: number;
+  bits: QuantizationBits;
+  /** Advisory deadline for clients; a round stays open until it has `minClients`. */
+  roundDurationMs: number;
+  /** Model versions kept on disk (so that a download racing a publication still completes). */
+  keepModels?: number;
+  random?: RandomSource;
+  now?: () => number;
+  log?: (message: string, detail?: Record<string, unknown>) => void;
+}
+
+/** What `GET /v1/round` answers. */
+export interface RoundInfo {
+  roundId: number;
+  modelVersion: string;
+  status: PersistedState['status'];
+  epochs: number;
+  /** L2 bound the client clips its update to. */
+  clipBound: number;
+  /** σ of the Gaussian noise the client adds on the device (0: none). */
+  noiseSigma: number;
+  bits: QuantizationBits;
+  minClients: number;
+  /** ISO time after which the client should fetch the round again. */
+  deadline: string;
+}
+
+/** A refused upload: the HTTP status and the JSON error code. */
+export class UploadRejection extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const WIRE_STATUS: Record<WireError['reason'], number> = {
+  truncated: 400,
+  malformed: 400,
+  unsupported_version: 400,
+  too_large: 413,
+  non_finite: 422,
+  shape_mismatch: 422,
+  wrong_model_version: 409,
+  wrong_round: 409,
+};
+
+interface CurrentModel {
+  version: string;
+  etag: string;
+  /** model.json as served: its manifest points at this version's weights. */
+  modelJson: TfjsModelJson;
+  weights: Uint8Array;
+  layout: { name: string; shape: number[] }[];
+  optimizer?: Uint8Array;
+}
+
+function etagOf(version: string, weights: Uint8Array): string {
+  return `"${version}-${createHash('sha256').update(weights).digest('hex').slice(0, 20)}"`;
+}
+
+function servedModelJson(modelJson: TfjsModelJson, version: string): TfjsModelJson {
+  // Relative to /v1/model, this resolves to /v1/model/weights.bin?v=<version>.
+  return withManifest(modelJson, manifestLayout(modelJson), `model/weights.bin?v=${encodeURIComponent(version)}`);
+}
+
+export class Coordinator {
+  private state!: PersistedState;
+  private model!: CurrentModel;
+  private readonly accepted = new Set<string>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private aggregation: Promise<void> = Promise.resolve();
+  private readonly random: RandomSource;
+  private readonly now: () => number;
+  private readonly accountant = new RdpAccountant();
+  readonly counters = { accepted: 0, rejected: new Map<string, number>(), aggregationsFailed: 0 };
+
+  private constructor(readonly options: CoordinatorOptions) {
+    this.random = options.random ?? secureRandom();
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Opens the store, restoring the round that was open when the server last stopped. */
+  static async open(options: CoordinatorOptions): Promise<Coordinator> {
+    const c = new Coordinator(options);
+    await c.restore();
+    return c;
+  }
+
+  private async restore(): Promise<void> {
+    const { store } = this.options;
+    let state = await store.loadState();
+    if (!state) {
+      const initial = this.options.initialModel;
+      if (!initial) throw new Error('the data folder holds no model yet: pass an initial model (--model-dir)');
+      await store.saveModel('1', { modelJson: initial.modelJson, weights: initial.weights });
+      state = { schema: 1, modelVersion: '1', roundId: 1, roundOpenedAt: this.now(), status: 'open', accountant: [], roundsPublished: 0, history: [] };
+      await store.commitState(state);
+    }
+    const stored = await store.loadModel(state.modelVersion);
+    if (!stored) throw new Error(`state.json names model ${state.modelVersion}, which is missing from the data folder`);
+    this.state = state;
+    this.setModel(state.modelVersion, stored.modelJson, stored.weights, stored.optimizer);
+    for (const entry of state.accountant) this.accountant.step(entry.q, entry.sigma, entry.steps);
+    for (const id of await store.listUpdates(state.roundId)) this.accepted.add(id);
+    this.options.log?.('restored', { roundId: state.roundId, modelVersion: state.modelVersion, updates: this.accepted.size });
+    // A crash after the last accepted update but before publication: publish now.
+    if (state.status === 'open' && this.accepted.size >= this.options.minClients) this.scheduleAggregation();
+  }
+
+  private setModel(version: string, modelJson: TfjsModelJson, weights: Uint8Array, optimizer?: Uint8Array): void {
+    const layout = manifestLayout(modelJson);
+    const expectedBytes = layout.reduce((n, t) => n + 4 * sizeOf(t.shape), 0);
+    if (weights.length !== expectedBytes) throw new Error(`model ${version}: weights have ${weights.length} bytes, model.json announces ${expectedBytes}`);
+    this.model = { version, etag: etagOf(version, weights), modelJson: servedModelJson(modelJson, version), weights, layout };
+    if (optimizer) this.model.optimizer = optimizer;
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn);
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** The model being served now. */
+  current(): Readonly<CurrentModel> {
+    return this.model;
+  }
+
+  /** Weights of `version` (the current one or one kept on disk), or undefined. */
+  async weightsOf(version: string): Promise<Uint8Array | undefined> {
+    if (version === this.model.version) return this.model.weights;
+    if (!/^[0-9]{1,12}$/.test(version)) return undefined;
+    return (await this.options.store.loadModel(version))?.weights;
+  }
+
+  roundInfo(): RoundInfo {
+    const o = this.options;
+    let deadline = this.state.roundOpenedAt + o.roundDurationMs;
+    // The round stays open until it has enough clients; the advisory deadline rolls forward.
+    while (deadline <= this.now()) deadline += o.roundDurationMs;
+    return {
+      roundId: this.state.roundId,
+      modelVersion: this.state.modelVersion,
+      status: this.state.status,
+      epochs: o.epochs,
+      clipBound: o.clip,
+      noiseSigma: o.clientNoise,
+      bits: o.bits,
+      minClients: o.minClients,
+      deadline: new Date(deadline).toISOString(),
+    };
+  }
+
+  status(): { roundId: number; modelVersion: string; status: PersistedState['status']; updates: number; roundsPublished: number; epsilon: number | null; history: PersistedState['history'] } {
+    return {
+      roundId: this.state.roundId,
+      modelVersion: this.state.modelVersion,
+      status: this.state.status,
+      updates: this.accepted.size,
+      roundsPublished: this.state.roundsPublished,
+      epsilon: this.epsilonSpent(),
+      history: this.state.history.map((h) => ({ ...h })),
+    };
+  }
+
+  /** Cumulative ε at the configured δ, or null when the server adds no DP noise. */
+  epsilonSpent(): number | null {
+    if (this.options.noiseMultiplier <= 0) return null;
+    return this.accountant.epsilon(this.options.delta);
+  }
+
+  /** Counts a rejection by reason (for /metrics). */
+  countRejection(code: string): void {
+    this.counters.rejected.set(code, (this.counters.rejected.get(code) ?? 0) + 1);
+  }
+
+  /**
+   * Validates and durably stores one upload. Resolves once the update is on disk; rejects with
+   * an `UploadRejection` (and changes nothing) when anything about it is wrong.
+   */
+  async submit(roundParam: string, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
+    try {
+      return await this.submitInner(roundParam, body);
+    } catch (error) {
+      if (error instanceof UploadRejection) this.countRejection(error.code);
+      throw error;
+    }
+  }
+
+  private async submitInner(roundParam: string, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
+    if (!/^[0-9]{1,15}$/.test(roundParam)) throw new UploadRejection(400, 'bad_round_id', `round id "${roundParam.slice(0, 40)}" is not a number`);
+    const roundId = Number(roundParam);
+    if (this.state.status === 'budget_exhausted') throw new UploadRejection(403, 'budget_exhausted', 'the privacy budget is spent: this server publishes no more rounds');
+    if (roundId !== this.state.roundId) throw new UploadRejection(409, 'wrong_round', `round ${roundId} is not open; the current round is ${this.state.roundId}`);
+    const { version, layout } = this.model;
+    let decoded;
+    try {
+      decoded = await decodeUpdate(body, { modelVersion: version, roundId, tensors: layout });
+    } catch (error) {
+      if (error instanceof WireError) throw new UploadRejection(WIRE_STATUS[error.reason], error.reason, error.message);
+      throw new UploadRejection(400, 'malformed', 'the update could not be decoded');
+    }
+    // Quantization and the clients' own noise may lift the norm a little above the bound; more
+    // than that is a client that did not clip. (The server clips every update again anyway.)
+    const values = decoded.tensors.reduce((n, t) => n + t.values.length, 0);
+    const quantError = Math.sqrt(decoded.header.tensors.reduce((s, t) => s + sizeOf(t.shape) * t.scale * t.scale, 0));
+    const allowed = this.options.clip * 1.001 + quantError + this.options.clientNoise * (Math.sqrt(values) + 6);
+    let sum = 0;
+    for (const t of decoded.tensors) for (let i = 0; i < t.values.length; i++) sum += (t.values[i] as number) ** 2;
+    const norm = Math.sqrt(sum);
+    if (norm > allowed) throw new UploadRejection(422, 'norm_exceeded', `update norm ${norm.toFixed(4)} exceeds the bound ${this.options.clip}`);
+
+    const updateId = decoded.header.updateId;
+    return this.exclusive(async () => {
+      // The round may have closed, or this id arrived twice, while the body was decoded.
+      if (this.state.status !== 'open') throw new UploadRejection(403, 'budget_exhausted', 'the privacy budget is spent');
+      if (roundId !== this.state.roundId || version !== this.model.version) throw new UploadRejection(409, 'wrong_round', `round ${roundId} closed while the update was checked`);
+      if (this.accepted.has(updateId)) throw new UploadRejection(409, 'replay', `update ${updateId} was already accepted in this round`);
+      const stored = await this.options.store.putUpdate(roundId, updateId, body);
+      if (stored === 'duplicate') throw new UploadRejection(409, 'replay', `update ${updateId} was already accepted in this round`);
+      this.accepted.add(updateId);
+      this.counters.accepted++;
+      if (this.accepted.size >= this.options.minClients) this.scheduleAggregation();
+      return { roundId, updates: this.accepted.size };
+    });
+  }
+
+  private scheduleAggregation(): void {
+    const roundId = this.state.roundId;
+    this.aggregation = this.exclusive(async () => {
+      // Another upload of the same round may already have triggered and finished it.
+      if (this.state.roundId !== roundId || this.state.status !== 'open') return;
+      if (this.accepted.size < this.options.minClients) return;
+      await this.aggregate();
+    }).catch((error: unknown) => {
+      // Deliberately handled: a failed aggregation leaves the round open with every update on
+      // disk; the next accepted update (or a restart) tries again.
+      this.counters.aggregationsFailed++;
+      this.options.log?.('aggregation failed', { error: String(error) });
+    });
+  }
+
+  /** Resolves when no aggregation is queued or running. */
+  async settled(): Promise<void> {
+    await this.aggregation;
+    await this.chain;
+  }
+
+  /** Aggregates the open round and publishes the next model. Runs inside `exclusive`. */
+  private async aggregate(): Promise<void> {
+    const o = this.options;
+    const { store } = o;
+    const ids = [...this.accepted].sort();
+    const m = ids.length;
+    let nextAccountant: { q: number; sigma: number; steps: number } | undefined;
+    if (o.noiseMultiplier > 0) {
+      const q = Math.min(1, m / (o.population ?? m));
+      nextAccountant = { q, sigma: o.noiseMultiplier, steps: 1 };
+      const after = this.accountant.epsilon(o.delta, nextAccountant);
+      if (o.epsilonBudget !== undefined && after > o.epsilonBudget) {
+        this.state = { ...this.state, status: 'budget_exhausted' };
+        await store.commitState(this.state);
+        o.log?.('privacy budget reached: round not published', { roundId: this.state.roundId, epsilonIfPublished: after, budget: o.epsilonBudget });
+        return;
+      }
+    }
+    const { layout, version } = this.model;
+    const total = layout.reduce((n, t) => n + sizeOf(t.shape), 0);
+    const updates: Float32Array[] = [];
+    for (const id of ids) {
+      const decoded = await decodeUpdate(await store.readUpdate(this.state.roundId, id), { modelVersion: version, roundId: this.state.roundId, tensors: layout });
+      const flat = new Float32Array(total);
+      let offset = 0;
+      for (const t of decoded.tensors) {
+        flat.set(t.values, offset);
+        offset += t.values.length;
+      }
+      clipFlat(flat, o.clip);
+      updates.push(flat);
+    }
+    let delta: Float32Array;
+    if (o.robust === 'median') delta = coordinateMedian(updates);
+    else if (o.robust === 'trimmed-mean') delta = trimmedMean(updates, o.trim);
+    else if (o.noiseMultiplier > 0) delta = noisyMean(updates, o.clip, o.noiseMultiplier, this.random);
+    else delta = weightedMean(updates);
+
+    const weights = new Float32Array(total);
+    new Uint8Array(weights.buffer).set(this.model.weights);
+    let optimizer: Uint8Array | undefined;
+    if (o.aggregator === 'fedadam') {
+      const moments = new Float32Array(2 * total);
+      if (this.model.optimizer && this.model.optimizer.length === moments.byteLength) new Uint8Array(moments.buffer).set(this.model.optimizer);
+      fedAdamStep(weights, delta, { m: moments.subarray(0, total), v: moments.subarray(total) }, { learningRate: o.serverLearningRate });
+      optimizer = new Uint8Array(moments.buffer);
+    } else {
+      fedAvgStep(weights, delta, o.serverLearningRate);
+    }
+    for (let i = 0; i < weights.length; i++) if (!Number.isFinite(weights[i])) throw new Error('aggregation produced non-finite weights; round left open');
+
+    const nextVersion = String(Number(version) + 1);
+    const weightBytes = new Uint8Array(weights.buffer);
+    const baseJson = this.model.modelJson;
+    await store.saveModel(nextVersion, optimizer ? { modelJson: baseJson, weights: weightBytes, optimizer } : { modelJson: baseJson, weights: weightBytes });
+    if (nextAccountant) this.accountant.step(nextAccountant.q, nextAccountant.sigma, nextAccountant.steps);
+    const epsilon = this.epsilonSpent();
+    const next: PersistedState = {
+      ...this.state,
+      modelVersion: nextVersion,
+      roundId: this.state.roundId + 1,
+      roundOpenedAt: this.now(),
+      accountant: this.accountant.history,
+      roundsPublished: this.state.roundsPublished + 1,
+      history: [...this.state.history, { roundId: this.state.roundId, modelVersion: nextVersion, clients: m, epsilon, at: this.now() }].slice(-50),
+    };
+    // The commit point: before this rename the old round is still open with all its updates.
+    await store.commitState(next);
+    this.state = next;
+    this.setModel(nextVersion, baseJson, weightBytes, optimizer);
+    this.accepted.clear();
+    o.log?.('round published', { roundId: next.roundId - 1, modelVersion: nextVersion, clients: m, epsilon });
+    const keep = Array.from({ length: o.keepModels ?? 3 }, (_, i) => String(Number(nextVersion) - i)).filter((v) => Number(v) >= 1);
+    await store.prune(next.roundId, keep).catch((error: unknown) => o.log?.('prune failed', { error: String(error) }));
+  }
+}
