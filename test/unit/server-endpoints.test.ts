@@ -61,7 +61,7 @@ describe('aggregation server endpoints', () => {
   it('accepts updates, publishes at minClients and averages them into the next model', async () => {
     const { server } = await start();
     const before = tinyModel().tensors;
-    const sent = [];
+    const sent: Awaited<ReturnType<typeof updateBody>>[] = [];
     for (let i = 0; i < 3; i++) {
       const update = await updateBody({ seed: 10 + i, norm: 0.5 });
       sent.push(update);
