@@ -66,7 +66,7 @@ function upload(url: string, round: number, body: Buffer): Promise<number> {
   return fetch(`${url}/v1/rounds/${round}/updates`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream', 'x-hearth-site-key': SITE_KEY },
-    body,
+    body: new Uint8Array(body),
   }).then((res) => res.status);
 }
 
