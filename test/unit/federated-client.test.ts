@@ -66,7 +66,7 @@ function injectFetch(server: AggregationServer, recorded: Recorded[], fail?: (n:
     const res = await server.app.inject({ method: (init?.method ?? 'GET') as 'GET' | 'POST', url: url.pathname + url.search, headers, ...(body ? { payload: Buffer.from(body) } : {}) });
     const responseHeaders = new Headers();
     for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') responseHeaders.set(k, v);
-    return new Response(res.statusCode === 304 ? null : res.rawPayload, { status: res.statusCode, headers: responseHeaders });
+    return new Response(res.statusCode === 304 ? null : new Uint8Array(res.rawPayload), { status: res.statusCode, headers: responseHeaders });
   }) as typeof fetch;
 }
 
@@ -88,7 +88,7 @@ async function start(minClients = 2, clientNoise = 0): Promise<AggregationServer
 
 const history: HistoryStep[][] = [
   [
-    { itemId: '3', type: 'view', time: 1_700_000_000_123 },
+    { itemId: '3', type: 'view_item', time: 1_700_000_000_123 },
     { itemId: '17', type: 'add_to_cart', time: 1_700_000_000_456 },
   ],
 ];
@@ -155,7 +155,7 @@ describe('federated client round', () => {
     const { gunzipSync } = await import('node:zlib');
     const raw = gunzipSync(upload.body!);
     const headerText = raw.subarray(8, 8 + raw.readUInt32LE(4)).toString('utf8');
-    for (const needle of ['view', 'add_to_cart', '1700000000', 'session', '"17"', '"3"']) {
+    for (const needle of ['view_item', 'add_to_cart', '1700000000', 'session', '"17"', '"3"']) {
       expect(headerText).not.toContain(needle);
       expect(upload.url).not.toContain(needle);
       expect(JSON.stringify(upload.headers)).not.toContain(needle);
