@@ -39,6 +39,10 @@ export interface IntentConfig {
   maxLen: number;
   dropout: number;
   learningRate: number;
+  /** Hash buckets of item ids (the intent model has no per-item table). Default 2048. */
+  itemBuckets?: number;
+  /** Buckets of the hashed attribute embeddings (category, brand, price band). Default 512. */
+  attributeBuckets?: number;
 }
 
 export interface TrainOptions {
@@ -48,6 +52,11 @@ export interface TrainOptions {
   onProgress?: (progress: { epoch: number; epochs: number; loss: number; fraction: number }) => void;
   /** Yield to the event loop between batches (keeps a worker responsive to calls). */
   yieldEvery?: number;
+  /**
+   * Fill each batch up to this many positions (examples × padded length) instead of `batchSize`
+   * examples: short sequences then train in bigger batches. Default: off.
+   */
+  batchTokens?: number;
 }
 
 export interface ScoredItems {

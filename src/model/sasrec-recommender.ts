@@ -1,0 +1,386 @@
+/**
+ * The on-device recommender: SASRec (Kang & McAuley, ICDM 2018), pre-LayerNorm variant, in pure
+ * tfjs-core.
+ *
+ * Item vector = id embedding + hashed attribute embeddings (category, brand, price band); the input
+ * adds an event-type embedding and a learned position; L blocks of causal multi-head attention and
+ * feed-forward; scores are dot products of the last hidden state with the same item vectors.
+ * Trained with a sampled softmax over `negatives` uniform negatives shared by the batch (the
+ * sampling is uniform, so the logQ correction is a constant and drops out), or a full softmax.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { HistoryStep, ItemAttributes, NamedWeight, RecommenderConfig, ScoredItems, SequenceRecommender, TrainOptions } from './contract.js';
+import type { ModelCheckpoint } from '../store/types.js';
+import { HearthError } from '../errors.js';
+import { applyBlock, createBlockParams, MASKED, type BlockParams } from './attention-block.js';
+import { resolveRecommenderConfig } from './defaults.js';
+import { EVENT_TYPE_ROWS, ItemVocabulary, TARGET_EVENT_TYPES, eventTypeRow } from './item-vocabulary.js';
+import { ParameterSet } from './parameter-set.js';
+import { createRandom, normalValues, type Random } from './random.js';
+import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
+import { embeddingLookup, layerNorm, maybeDropout } from './tensor-ops.js';
+import { resolveTrainOptions, runEpochs } from './train-options.js';
+
+export const RECOMMENDER_CHECKPOINT_NAME = 'recommender';
+/** Bump when the weights' layout or meaning changes; older checkpoints are then discarded. */
+export const RECOMMENDER_FORMAT_VERSION = 1;
+
+export interface RecommenderOptions {
+  /** The vocabulary, in row order (the catalog's or the global model's; all devices share it). */
+  items: readonly ItemAttributes[];
+  config?: Partial<RecommenderConfig>;
+  /** Seeds the initial weights and the sampling (default 1). */
+  seed?: number;
+}
+
+/** What a recommender checkpoint stores besides its weights. */
+export interface RecommenderCheckpointConfig {
+  config: RecommenderConfig;
+  items: ItemAttributes[];
+  seed: number;
+}
+
+const DEFAULT_BATCH_SIZE = 128;
+
+/**
+ * The SASRec model. Use {@link createRecommender}; the class is exported for tests.
+ *
+ * Unknown items: an item id outside the vocabulary is skipped when reading a history (the model
+ * has no row for it; its attributes are unknown too), so `score()` never throws for one;
+ * `similar()` throws 'unknown_item'.
+ */
+export class SasRecommender implements SequenceRecommender {
+  readonly config: RecommenderConfig;
+  readonly itemIds: readonly string[];
+  private readonly vocabulary: ItemVocabulary;
+  private readonly seed: number;
+  private readonly random: Random;
+  private readonly params = new ParameterSet();
+  private readonly itemTable: tf.Variable<tf.Rank.R2>;
+  private readonly attributeTable: tf.Variable<tf.Rank.R2>;
+  private readonly typeTable: tf.Variable<tf.Rank.R2>;
+  private readonly positionTable: tf.Variable<tf.Rank.R2>;
+  private readonly blocks: BlockParams[] = [];
+  private readonly finalGamma: tf.Variable<tf.Rank.R1>;
+  private readonly finalBeta: tf.Variable<tf.Rank.R1>;
+  private readonly allRows: Int32Array;
+  private optimizer: tf.Optimizer | null = null;
+  /** Item vectors `[items + 1, dims]`, cached between `score()` calls; dropped when weights change. */
+  private itemMatrix: tf.Tensor2D | null = null;
+  private disposed = false;
+
+  constructor(options: RecommenderOptions) {
+    if (typeof options !== 'object' || options === null) throw new HearthError('invalid_argument', 'createRecommender() needs { items }');
+    this.config = resolveRecommenderConfig(options.config);
+    this.seed = options.seed ?? 1;
+    this.vocabulary = new ItemVocabulary(options.items, this.config.attributeBuckets);
+    this.itemIds = this.vocabulary.itemIds;
+    this.random = createRandom(this.seed);
+    const { dims, maxLen, attributeBuckets, blocks } = this.config;
+    const init = createRandom(this.seed * 7919 + 17);
+    // Small embeddings: the input multiplies them by sqrt(dims), the output dots them with a
+    // LayerNormed state of norm ~sqrt(dims).
+    this.itemTable = this.params.add('recommender/item_embedding', [this.vocabulary.size, dims], normalValues(init, this.vocabulary.size * dims, 0.1));
+    this.attributeTable = this.params.add('recommender/attribute_embedding', [attributeBuckets, dims], normalValues(init, attributeBuckets * dims, 0.05));
+    this.typeTable = this.params.add('recommender/event_type_embedding', [EVENT_TYPE_ROWS, dims], normalValues(init, EVENT_TYPE_ROWS * dims, 0.1));
+    this.positionTable = this.params.add('recommender/position_embedding', [maxLen, dims], normalValues(init, maxLen * dims, 0.1));
+    for (let b = 0; b < blocks; b++) this.blocks.push(createBlockParams(this.params, `recommender/block_${b}`, dims, init));
+    this.finalGamma = this.params.add('recommender/final_ln_gamma', [dims], new Float32Array(dims).fill(1));
+    this.finalBeta = this.params.add('recommender/final_ln_beta', [dims], new Float32Array(dims));
+    this.allRows = Int32Array.from({ length: this.vocabulary.size }, (_, i) => i);
+  }
+
+  parameterCount(): number {
+    return this.params.count();
+  }
+
+  /** The history steps the model can read (known items), oldest first, at most `maxLen`. */
+  private readable(history: readonly HistoryStep[]): { rows: Int32Array; types: Int32Array } {
+    if (!Array.isArray(history)) throw new HearthError('invalid_argument', 'history must be an array of steps');
+    const rows: number[] = [];
+    const types: number[] = [];
+    for (const step of history) {
+      const row = step && typeof step.itemId === 'string' ? this.vocabulary.row(step.itemId) : 0;
+      if (row === 0) continue;
+      rows.push(row);
+      types.push(eventTypeRow(step.type));
+    }
+    const start = Math.max(0, rows.length - this.config.maxLen);
+    return { rows: Int32Array.from(rows.slice(start)), types: Int32Array.from(types.slice(start)) };
+  }
+
+  /** Item vectors of `rows`: id embedding plus the hashed attribute embeddings. */
+  private itemVectors(rows: Int32Array): tf.Tensor2D {
+    let vectors = embeddingLookup(this.itemTable, tf.tensor1d(rows, 'int32'));
+    for (const slot of this.vocabulary.attributesOf(rows)) {
+      vectors = tf.add(vectors, embeddingLookup(this.attributeTable, tf.tensor1d(slot, 'int32')));
+    }
+    return vectors;
+  }
+
+  /**
+   * The forward pass over a left-padded batch: hidden states `[batch * length, dims]` and the last
+   * block's attention `[batch, heads, length, length]`. Call inside `tf.tidy`.
+   */
+  private encode(rows: Int32Array, types: Int32Array, batch: number, length: number, training: boolean): { hidden: tf.Tensor2D; attention: tf.Tensor4D } {
+    const { dims, maxLen, heads, dropout } = this.config;
+    const keep = tf.tensor2d(Float32Array.from(rows, (r) => (r > 0 ? 1 : 0)), [batch * length, 1]);
+    const items = tf.mul(this.itemVectors(rows), Math.sqrt(dims));
+    const withTypes = tf.add(items, embeddingLookup(this.typeTable, tf.tensor1d(types, 'int32')));
+    // The newest event always sits at the last position, whatever the batch's length.
+    const positions = tf.slice(this.positionTable, [maxLen - length, 0], [length, dims]);
+    const withPositions = tf.reshape(tf.add(tf.reshape(withTypes, [batch, length, dims]), positions), [batch * length, dims]) as tf.Tensor2D;
+    let x = tf.mul(maybeDropout(withPositions, dropout, training), keep) as tf.Tensor2D;
+    const mask = tf.tensor4d(attentionMask(rows, batch, length, true, MASKED), [batch, 1, length, length]);
+    let attention: tf.Tensor4D | null = null;
+    for (const block of this.blocks) {
+      const out = applyBlock(block, { x, batch, length, heads, mask, dropout, training });
+      x = tf.mul(out.x, keep) as tf.Tensor2D;
+      attention = out.attention;
+    }
+    return { hidden: layerNorm(x, this.finalGamma, this.finalBeta), attention: attention as tf.Tensor4D };
+  }
+
+  private getItemMatrix(): tf.Tensor2D {
+    this.assertLive();
+    this.itemMatrix ??= tf.tidy(() => this.itemVectors(this.allRows));
+    return this.itemMatrix;
+  }
+
+  private invalidate(): void {
+    this.itemMatrix?.dispose();
+    this.itemMatrix = null;
+  }
+
+  private assertLive(): void {
+    if (this.disposed) throw new HearthError('invalid_argument', 'this recommender was disposed');
+  }
+
+  score(history: readonly HistoryStep[]): ScoredItems {
+    const { rows, types } = this.readable(history);
+    const length = rows.length;
+    if (length === 0) {
+      // Nothing known to condition on: the engine falls back to trending / catalog answers.
+      return { itemIds: this.itemIds, scores: new Float32Array(this.itemIds.length), attention: new Float32Array(0), used: 0 };
+    }
+    const matrix = this.getItemMatrix();
+    const { dims, heads } = this.config;
+    const [scores, attention] = tf.tidy(() => {
+      const { hidden, attention } = this.encode(rows, types, 1, length, false);
+      const last = tf.slice(hidden, [length - 1, 0], [1, dims]);
+      const lastAttention = tf.mean(tf.slice(attention, [0, 0, length - 1, 0], [1, heads, 1, length]), 1);
+      return [tf.matMul(last, matrix, false, true), lastAttention];
+    });
+    const all = scores.dataSync() as Float32Array;
+    const weights = Float32Array.from(attention.dataSync());
+    scores.dispose();
+    attention.dispose();
+    return { itemIds: this.itemIds, scores: all.slice(1), attention: weights, used: length };
+  }
+
+  /**
+   * The final hidden states for the readable steps of `history`, `[steps * dims]` row-major.
+   * @internal For tests (causality).
+   */
+  hiddenStates(history: readonly HistoryStep[]): Float32Array {
+    const { rows, types } = this.readable(history);
+    if (rows.length === 0) return new Float32Array(0);
+    const hidden = tf.tidy(() => this.encode(rows, types, 1, rows.length, false).hidden);
+    const values = hidden.dataSync() as Float32Array;
+    hidden.dispose();
+    return values;
+  }
+
+  similar(itemId: string, k: number): { itemId: string; score: number }[] {
+    const row = typeof itemId === 'string' ? this.vocabulary.row(itemId) : 0;
+    if (row === 0) throw new HearthError('unknown_item', `Unknown item "${String(itemId)}": the model has no vector for it`);
+    if (!Number.isSafeInteger(k) || k < 1) throw new HearthError('invalid_argument', `k must be an integer ≥ 1, got ${String(k)}`);
+    const matrix = this.getItemMatrix();
+    const sims = tf.tidy(() => {
+      const normalised = tf.div(matrix, tf.add(tf.norm(matrix, 'euclidean', 1, true), 1e-8));
+      return tf.reshape(tf.matMul(normalised, tf.slice(normalised, [row, 0], [1, this.config.dims]), false, true), [-1]);
+    });
+    const values = sims.dataSync() as Float32Array;
+    sims.dispose();
+    const order: number[] = [];
+    for (let r = 1; r < values.length; r++) if (r !== row) order.push(r);
+    order.sort((a, b) => (values[b] as number) - (values[a] as number));
+    return order.slice(0, k).map((r) => ({ itemId: this.itemIds[r - 1] as string, score: values[r] as number }));
+  }
+
+  /** Training examples: every position predicts the next item, in windows of `maxLen + 1`. */
+  private examples(sequences: readonly (readonly HistoryStep[])[]): SequenceExample[] {
+    if (!Array.isArray(sequences)) throw new HearthError('invalid_argument', 'sequences must be an array of histories');
+    const { maxLen } = this.config;
+    const out: SequenceExample[] = [];
+    for (const sequence of sequences) {
+      const rows: number[] = [];
+      const types: number[] = [];
+      const isTarget: boolean[] = [];
+      for (const step of sequence) {
+        const row = step && typeof step.itemId === 'string' ? this.vocabulary.row(step.itemId) : 0;
+        if (row === 0) continue;
+        rows.push(row);
+        types.push(eventTypeRow(step.type));
+        isTarget.push(TARGET_EVENT_TYPES.has(step.type));
+      }
+      // Windows overlap by one event, so each transition is learned exactly once.
+      let end = rows.length;
+      while (end >= 2) {
+        const start = Math.max(0, end - (maxLen + 1));
+        const n = end - start - 1;
+        const targets = new Int32Array(n);
+        for (let i = 0; i < n; i++) targets[i] = isTarget[start + i + 1] ? (rows[start + i + 1] as number) : 0;
+        out.push({ rows: Int32Array.from(rows.slice(start, end - 1)), types: Int32Array.from(types.slice(start, end - 1)), targets });
+        if (start === 0) break;
+        end = start + 1;
+      }
+    }
+    return out;
+  }
+
+  /** The mean cross-entropy of a batch. Call inside `tf.tidy` or an optimizer. */
+  private loss(batch: PaddedBatch, negatives: Int32Array): tf.Scalar {
+    const { dims } = this.config;
+    const positions = batch.batch * batch.length;
+    const { hidden } = this.encode(batch.rows, batch.types, batch.batch, batch.length, true);
+    const weightValues = Float32Array.from(batch.targets, (t) => (t > 0 ? 1 : 0));
+    const count = weightValues.reduce((a, b) => a + b, 0);
+    const weights = tf.tensor1d(weightValues);
+    let perPosition: tf.Tensor1D;
+    if (negatives.length > 0) {
+      const k = negatives.length;
+      const rows = new Int32Array(positions + k);
+      rows.set(batch.targets);
+      rows.set(negatives, positions);
+      const vectors = this.itemVectors(rows);
+      const positive = tf.sum(tf.mul(hidden, tf.slice(vectors, [0, 0], [positions, dims])), 1, true);
+      // A sampled negative equal to the target is not a negative: mask it out.
+      const hits = tf.cast(tf.equal(tf.tensor2d(batch.targets, [positions, 1], 'int32'), tf.tensor2d(negatives, [1, k], 'int32')), 'float32');
+      const negative = tf.add(tf.matMul(hidden, tf.slice(vectors, [positions, 0], [k, dims]), false, true), tf.mul(hits, MASKED));
+      const logits = tf.concat([positive, negative], 1);
+      perPosition = tf.sub(tf.logSumExp(logits, 1), tf.reshape(positive, [positions]));
+    } else {
+      const size = this.vocabulary.size;
+      const padding = tf.tensor2d(Float32Array.from({ length: size }, (_, i) => (i === 0 ? MASKED : 0)), [1, size]);
+      const logits = tf.add(tf.matMul(hidden, this.itemVectors(this.allRows), false, true), padding);
+      const picked = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(batch.targets, 'int32'), size)), 1);
+      perPosition = tf.sub(tf.logSumExp(logits, 1), picked);
+    }
+    return tf.div(tf.sum(tf.mul(perPosition, weights)), Math.max(1, count));
+  }
+
+  private sampleNegatives(): Int32Array {
+    const n = this.itemIds.length;
+    return Int32Array.from({ length: this.config.negatives }, () => 1 + Math.floor(this.random() * n));
+  }
+
+  async train(sequences: readonly (readonly HistoryStep[])[], options: TrainOptions): Promise<{ loss: number }> {
+    this.assertLive();
+    const resolved = resolveTrainOptions(options, DEFAULT_BATCH_SIZE);
+    const examples = this.examples(sequences);
+    if (examples.length === 0 || resolved.epochs === 0) return { loss: Number.NaN };
+    this.optimizer ??= tf.train.adam(this.config.learningRate);
+    const optimizer = this.optimizer;
+    const variables = this.params.variables;
+    try {
+      const loss = await runEpochs(
+        resolved,
+        () => makeBatches(examples, resolved.batchSize, this.random, true, resolved.batchTokens),
+        async (batch) => {
+          const negatives = this.sampleNegatives();
+          const value = optimizer.minimize(() => this.loss(batch, negatives), true, variables);
+          if (!value) return Number.NaN;
+          const loss = (await value.data())[0] as number;
+          value.dispose();
+          return loss;
+        },
+      );
+      return { loss };
+    } finally {
+      this.invalidate();
+    }
+  }
+
+  getWeights(): NamedWeight[] {
+    this.assertLive();
+    return this.params.get();
+  }
+
+  setWeights(weights: readonly NamedWeight[]): void {
+    this.assertLive();
+    this.params.set(weights);
+    this.invalidate();
+    // Adam's moments belong to the old weights.
+    this.optimizer?.dispose();
+    this.optimizer = null;
+  }
+
+  /** @internal */
+  setWeightsFromCheckpoint(weights: readonly NamedWeight[]): void {
+    this.params.set(weights, 'invalid_checkpoint');
+    this.invalidate();
+  }
+
+  toCheckpoint(): ModelCheckpoint {
+    const config: RecommenderCheckpointConfig = { config: { ...this.config }, items: this.vocabulary.items.map((i) => ({ ...i })), seed: this.seed };
+    return { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, config, weights: this.getWeights(), savedAt: Date.now() };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.invalidate();
+    this.optimizer?.dispose();
+    this.optimizer = null;
+    this.params.dispose();
+  }
+}
+
+/**
+ * Creates a recommender with fresh, seeded weights.
+ *
+ * @example
+ * ```ts
+ * const model = createRecommender({ items: catalog.map(({ id, category, brand, price }) => ({ id, category, brand, price })) });
+ * await model.train(histories, { epochs: 5 });
+ * const { scores } = model.score(history);
+ * ```
+ */
+export function createRecommender(options: RecommenderOptions): SequenceRecommender {
+  return new SasRecommender(options);
+}
+
+/**
+ * Rebuilds a recommender from a checkpoint. Throws 'invalid_checkpoint' when it is corrupt or was
+ * written by an incompatible version (wrong name, format version, config, shapes, non-finite values).
+ *
+ * @example
+ * ```ts
+ * const checkpoint = await store.getCheckpoint('recommender');
+ * const model = checkpoint ? recommenderFromCheckpoint(checkpoint) : createRecommender({ items });
+ * ```
+ */
+export function recommenderFromCheckpoint(checkpoint: ModelCheckpoint): SequenceRecommender {
+  const bad = (why: string): never => {
+    throw new HearthError('invalid_checkpoint', `recommender checkpoint: ${why}`);
+  };
+  if (typeof checkpoint !== 'object' || checkpoint === null) bad('not an object');
+  if (checkpoint.name !== RECOMMENDER_CHECKPOINT_NAME) bad(`name is "${String(checkpoint.name)}", expected "${RECOMMENDER_CHECKPOINT_NAME}"`);
+  if (checkpoint.formatVersion !== RECOMMENDER_FORMAT_VERSION) bad(`format version ${String(checkpoint.formatVersion)}, this version reads ${RECOMMENDER_FORMAT_VERSION}`);
+  const stored = checkpoint.config as Partial<RecommenderCheckpointConfig> | null;
+  if (typeof stored !== 'object' || stored === null || typeof stored.config !== 'object' || !Array.isArray(stored.items)) bad('config must hold { config, items }');
+  let model: SasRecommender;
+  try {
+    model = new SasRecommender({ items: stored!.items!, config: stored!.config!, seed: typeof stored!.seed === 'number' ? stored!.seed : 1 });
+  } catch (error) {
+    throw new HearthError('invalid_checkpoint', `recommender checkpoint: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  try {
+    model.setWeightsFromCheckpoint(checkpoint.weights);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
+}

@@ -1,0 +1,169 @@
+import { beforeAll, describe, expect, test } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { SasRecommender, createRecommender, recommenderFromCheckpoint } from '../../src/model/sasrec-recommender.js';
+import type { HistoryStep, RecommenderConfig } from '../../src/model/contract.js';
+import { errorCodeOf } from '../../src/errors.js';
+import { cyclicHistories, rankOf, syntheticItems } from '../fixtures/model/synthetic-logs.js';
+
+const tiny: Partial<RecommenderConfig> = { dims: 16, blocks: 1, heads: 2, maxLen: 8, dropout: 0.1, attributeBuckets: 16, negatives: 8, learningRate: 0.01 };
+const items = syntheticItems(12);
+const history = (ids: number[], type: HistoryStep['type'] = 'view_item'): HistoryStep[] => ids.map((i, t) => ({ itemId: `item-${i}`, type, time: t }));
+
+for (const backend of ['wasm', 'cpu'] as const) {
+  describe(`recommender on ${backend}`, () => {
+    beforeAll(async () => {
+      await setupNodeRuntime(backend);
+    });
+
+    test('scores every item and returns attention over the used history', () => {
+      const model = createRecommender({ items, config: tiny, seed: 3 });
+      const result = model.score(history([1, 2, 3]));
+      expect(result.scores).toHaveLength(12);
+      expect(result.itemIds).toEqual(items.map((i) => i.id));
+      expect(result.used).toBe(3);
+      expect(result.attention).toHaveLength(3);
+      expect(result.attention.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(model.parameterCount()).toBe(model.getWeights().reduce((n, w) => n + w.values.length, 0));
+      model.dispose();
+    });
+
+    test('changing a later event never changes an earlier position', () => {
+      const model = new SasRecommender({ items, config: tiny, seed: 3 });
+      const a = model.hiddenStates(history([1, 2, 3, 4, 5]));
+      const b = model.hiddenStates([...history([1, 2, 3, 4]), { itemId: 'item-9', type: 'purchase', time: 9 }]);
+      const d = 16;
+      expect(Array.from(a.slice(0, 4 * d))).toEqual(Array.from(b.slice(0, 4 * d)));
+      expect(Array.from(a.slice(4 * d))).not.toEqual(Array.from(b.slice(4 * d)));
+      model.dispose();
+    });
+  });
+}
+
+describe('recommender (wasm)', () => {
+  beforeAll(async () => {
+    await setupNodeRuntime('wasm');
+  });
+
+  test('is deterministic for a seed', () => {
+    const a = createRecommender({ items, config: tiny, seed: 5 });
+    const b = createRecommender({ items, config: tiny, seed: 5 });
+    expect(Array.from(a.score(history([1, 2])).scores)).toEqual(Array.from(b.score(history([1, 2])).scores));
+    a.dispose();
+    b.dispose();
+  });
+
+  test('skips unknown history items and rejects unknown items in similar()', () => {
+    const model = createRecommender({ items, config: tiny });
+    const withUnknown = model.score([...history([1]), { itemId: 'nope', type: 'view_item', time: 5 }, ...history([2])]);
+    expect(withUnknown.used).toBe(2);
+    expect(Array.from(withUnknown.scores)).toEqual(Array.from(model.score(history([1, 2])).scores));
+    expect(model.score([{ itemId: 'nope', type: 'view_item', time: 1 }]).used).toBe(0);
+    expect(model.similar('item-1', 3)).toHaveLength(3);
+    expect(model.similar('item-1', 3).map((s) => s.itemId)).not.toContain('item-1');
+    expect(() => model.similar('nope', 3)).toThrowError(expect.objectContaining({ code: 'unknown_item' }));
+    model.dispose();
+  });
+
+  test('learns a planted sequential pattern that popularity cannot', async () => {
+    const n = 40;
+    const catalog = syntheticItems(n);
+    const train = cyclicHistories(n, 300, [6, 12], 0.1, 1);
+    const test = cyclicHistories(n, 200, [4, 9], 0, 2);
+    const model = createRecommender({ items: catalog, config: { ...tiny, dims: 32, maxLen: 10, negatives: 16 }, seed: 1 });
+    const { loss } = await model.train(train, { epochs: 12, batchSize: 64 });
+    expect(Number.isFinite(loss)).toBe(true);
+    const popularity = new Float32Array(n);
+    for (const s of train) for (const step of s) popularity[Number(step.itemId.slice(5))]! += 1;
+    let hits = 0;
+    let popularHits = 0;
+    for (const s of test) {
+      const target = Number(s[s.length - 1]!.itemId.slice(5));
+      const { scores } = model.score(s.slice(0, -1));
+      if (rankOf(scores, target) < 10) hits++;
+      if (rankOf(popularity, target) < 10) popularHits++;
+    }
+    expect(hits / test.length).toBeGreaterThanOrEqual(0.8);
+    expect(popularHits / test.length).toBeLessThan(0.45);
+    model.dispose();
+  }, 120_000);
+
+  test('keeps the tensor count flat across 1,000 score() calls and a training epoch', async () => {
+    const model = createRecommender({ items, config: tiny });
+    model.score(history([1, 2]));
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 1000; i++) model.score(history([i % 12, (i + 1) % 12, (i + 5) % 12]));
+    expect(tf.memory().numTensors).toBe(before);
+    await model.train(cyclicHistories(12, 20, [3, 9], 0.2, 4), { epochs: 1, batchSize: 8 });
+    // The first epoch creates Adam's two moments per variable; a second epoch adds nothing.
+    const afterFirst = tf.memory().numTensors;
+    await model.train(cyclicHistories(12, 20, [3, 9], 0.2, 5), { epochs: 1, batchSize: 8 });
+    expect(tf.memory().numTensors).toBe(afterFirst);
+    model.score(history([1, 2]));
+    model.dispose();
+  }, 60_000);
+
+  test('trains with a full softmax too', async () => {
+    const model = createRecommender({ items, config: { ...tiny, negatives: 0 } });
+    const { loss } = await model.train(cyclicHistories(12, 20, [3, 9], 0.2, 4), { epochs: 2, batchSize: 8, batchTokens: 40 });
+    expect(Number.isFinite(loss)).toBe(true);
+    model.dispose();
+  });
+
+  test('round-trips a checkpoint with identical scores', async () => {
+    const model = createRecommender({ items, config: tiny, seed: 9 });
+    await model.train(cyclicHistories(12, 20, [3, 9], 0.2, 4), { epochs: 1 });
+    const copy = recommenderFromCheckpoint(structuredClone(model.toCheckpoint()));
+    expect(copy.config).toEqual(model.config);
+    expect(Array.from(copy.score(history([3, 4, 5])).scores)).toEqual(Array.from(model.score(history([3, 4, 5])).scores));
+    model.dispose();
+    copy.dispose();
+  });
+
+  test('rejects corrupt or incompatible checkpoints', () => {
+    const model = createRecommender({ items, config: tiny });
+    const good = model.toCheckpoint();
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (error) {
+        return errorCodeOf(error);
+      }
+      return 'no error';
+    };
+    expect(code(() => recommenderFromCheckpoint({ ...good, formatVersion: 999 }))).toBe('invalid_checkpoint');
+    expect(code(() => recommenderFromCheckpoint({ ...good, name: 'intent' }))).toBe('invalid_checkpoint');
+    expect(code(() => recommenderFromCheckpoint({ ...good, config: null }))).toBe('invalid_checkpoint');
+    const nan = good.weights.map((w) => ({ ...w, values: w.values.slice() }));
+    nan[3]!.values[0] = Number.NaN;
+    expect(code(() => recommenderFromCheckpoint({ ...good, weights: nan }))).toBe('invalid_checkpoint');
+    const shape = good.weights.map((w, i) => (i === 0 ? { ...w, shape: [1, 2], values: new Float32Array(2) } : w));
+    expect(code(() => recommenderFromCheckpoint({ ...good, weights: shape }))).toBe('invalid_checkpoint');
+    expect(code(() => recommenderFromCheckpoint({ ...good, weights: good.weights.slice(1) }))).toBe('invalid_checkpoint');
+    const before = tf.memory().numTensors;
+    code(() => recommenderFromCheckpoint({ ...good, weights: nan }));
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  test('stops with "aborted" when the signal fires', async () => {
+    const model = createRecommender({ items, config: tiny });
+    const controller = new AbortController();
+    const run = model.train(cyclicHistories(12, 200, [3, 9], 0.2, 4), {
+      epochs: 50,
+      batchSize: 4,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.fraction > 0.01) controller.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: 'aborted' });
+    model.dispose();
+  });
+
+  test('rejects bad options with a typed error', () => {
+    expect(() => createRecommender({ items: [], config: tiny })).toThrowError(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => createRecommender({ items, config: { ...tiny, dims: 15 } })).toThrowError(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => createRecommender({ items: [{ id: 'a' }, { id: 'a' }] })).toThrowError(expect.objectContaining({ code: 'invalid_argument' }));
+  });
+});
