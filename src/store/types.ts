@@ -85,4 +85,12 @@ export interface HearthStore {
   /** Deletes the database itself; resolves when every byte is gone. */
   destroy(): Promise<void>;
   close(): void;
+  /**
+   * Takes the named lease for `owner` until `now + ttlMs` when it is free, expired or already
+   * `owner`'s; one atomic read-then-write, so two tabs cannot both win. The fallback of
+   * `withMaintenanceLock` where Web Locks are missing. Optional so that test doubles may omit it.
+   */
+  acquireLease?(name: string, owner: string, ttlMs: number, now?: number): Promise<boolean>;
+  /** Gives the lease back when `owner` still holds it. */
+  releaseLease?(name: string, owner: string): Promise<void>;
 }

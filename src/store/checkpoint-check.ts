@@ -1,0 +1,32 @@
+/**
+ * Integrity checks for model checkpoints, shared by both stores.
+ */
+import type { ModelCheckpoint } from './types.js';
+
+/**
+ * Why a checkpoint cannot be used, or `undefined` when it is sound: every weight must be a
+ * `Float32Array` whose length is the product of its shape.
+ */
+export function checkpointProblem(checkpoint: unknown): string | undefined {
+  if (typeof checkpoint !== 'object' || checkpoint === null) return 'not an object';
+  const { name, weights, formatVersion } = checkpoint as Partial<ModelCheckpoint>;
+  if (typeof name !== 'string' || name === '') return 'name must be a non-empty string';
+  if (typeof formatVersion !== 'number') return 'formatVersion must be a number';
+  if (!Array.isArray(weights)) return 'weights must be an array';
+  for (const weight of weights) {
+    if (!(weight.values instanceof Float32Array)) return `weight "${String(weight.name)}" values are not a Float32Array`;
+    if (!Array.isArray(weight.shape) || weight.shape.some((d) => !Number.isInteger(d) || d < 0)) {
+      return `weight "${String(weight.name)}" has an invalid shape`;
+    }
+    const size = weight.shape.reduce((a, b) => a * b, 1);
+    if (size !== weight.values.length) {
+      return `weight "${String(weight.name)}" has shape [${weight.shape.join(', ')}] (${size} values) but ${weight.values.length} values`;
+    }
+  }
+  return undefined;
+}
+
+/** How many numbers a checkpoint holds; what `exportAll()` reports instead of raw weights. */
+export function parameterCount(checkpoint: ModelCheckpoint): number {
+  return checkpoint.weights.reduce((sum, weight) => sum + weight.values.length, 0);
+}

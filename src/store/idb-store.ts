@@ -1,0 +1,504 @@
+/**
+ * The IndexedDB `HearthStore`, through `idb`. Works in a window and in a worker.
+ *
+ * Concurrency: several tabs (and the engine worker) may hold connections at once. Every write is
+ * its own transaction, event keys come from the store's autoIncrement generator, and nothing is a
+ * read-modify-write of a shared counter, so concurrent appends never lose an event.
+ * When another connection upgrades or deletes the database, this one closes itself at once (so the
+ * other is not blocked) and reopens lazily on next use; if it cannot, it carries on in memory.
+ */
+import { HearthError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { StoredEvent } from '../tracker/event-types.js';
+import { validateCatalog } from './catalog-validation.js';
+import { checkpointProblem, parameterCount } from './checkpoint-check.js';
+import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord } from './event-query.js';
+import { MemoryStore } from './memory-store.js';
+import { deleteDatabase, openDatabase, type HearthDB, type OpenDatabaseOptions } from './open-database.js';
+import { assertValidRetention, retentionCutoff } from './retention.js';
+import { EVENT_INDEXES, STORES } from './schema.js';
+import { isClosedError, isQuotaError } from './storage-errors.js';
+import type { CatalogItem, EventQuery, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
+
+/** Share of the stored events evicted when the quota is exceeded (at least the batch's size). */
+export const QUOTA_EVICTION_SHARE = 0.1;
+
+export interface IdbStoreOptions {
+  factory: IDBFactory;
+  name: string;
+  logger: Logger;
+  /** `maxEvents` is enforced on append; the whole policy by `enforceRetention`. */
+  retention?: RetentionPolicy;
+  /** Called after another tab's upgrade or deletion made this store close its connection. */
+  onVersionChange?: () => void;
+  open: OpenDatabaseOptions;
+}
+
+interface Lease {
+  owner: string;
+  expiresAt: number;
+}
+
+/**
+ * A `HearthStore` on an open database. Create it with `openStore()`, which falls back to memory
+ * when IndexedDB cannot be used.
+ *
+ * @example
+ * ```ts
+ * const store = await openStore({ name: 'hearth', logger });
+ * await store.appendEvents(batch);
+ * const recent = await store.readEvents({ limit: 50 });
+ * ```
+ */
+export class IdbStore implements HearthStore {
+  private db: HearthDB | undefined;
+  private reopening: Promise<HearthDB | undefined> | undefined;
+  /** Set when the database became unusable or was destroyed; every call then goes here. */
+  private fallback: MemoryStore | undefined;
+  /**
+   * This connection's estimate of the number of events, so that `maxEvents` costs a `count()`
+   * only near the budget. Other tabs' appends make it low; the exact count is taken before trimming.
+   */
+  private knownCount: number | undefined;
+
+  constructor(
+    db: HearthDB,
+    private readonly options: IdbStoreOptions,
+  ) {
+    if (options.retention) assertValidRetention(options.retention);
+    this.attach(db);
+  }
+
+  get persistent(): boolean {
+    return this.fallback === undefined;
+  }
+
+  private get logger(): Logger {
+    return this.options.logger;
+  }
+
+  private attach(db: HearthDB): void {
+    this.db = db;
+    db.addEventListener('versionchange', () => {
+      // Close at once so the other tab's upgrade or delete (e.g. forget()) is not blocked.
+      db.close();
+      if (this.db === db) this.db = undefined;
+      this.knownCount = undefined;
+      this.logger.debug('Another tab upgraded or deleted the database; this connection closed.');
+      this.options.onVersionChange?.();
+    });
+    // The browser closed the connection (storage cleared by the user, disk trouble).
+    db.addEventListener('close', () => {
+      if (this.db === db) this.db = undefined;
+    });
+  }
+
+  private async database(): Promise<HearthDB | undefined> {
+    if (this.fallback) return undefined;
+    if (this.db) return this.db;
+    this.reopening ??= this.reopen();
+    return this.reopening;
+  }
+
+  private async reopen(): Promise<HearthDB | undefined> {
+    try {
+      const db = await openDatabase(this.options.factory, this.options.name, this.options.open);
+      if (this.fallback) {
+        db.close();
+        return undefined;
+      }
+      this.attach(db);
+      return db;
+    } catch (error) {
+      this.fallBack(error);
+      return undefined;
+    } finally {
+      this.reopening = undefined;
+    }
+  }
+
+  private fallBack(reason: unknown): MemoryStore {
+    if (!this.fallback) {
+      this.fallback = new MemoryStore({ retention: this.options.retention, logger: this.logger });
+      this.logger.warnOnce(
+        'storage-unavailable',
+        'IndexedDB became unavailable; Hearth keeps working in memory for the rest of this page.',
+        reason,
+      );
+    }
+    return this.fallback;
+  }
+
+  /**
+   * Runs `op` on the open database, reopening once if the connection was closed under us; on the
+   * memory fallback when the database cannot be used. Other failures become `storage_unavailable`.
+   */
+  private async run<T>(op: (db: HearthDB) => Promise<T>, inMemory: (memory: MemoryStore) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt += 1) {
+      const db = await this.database();
+      if (!db) return inMemory(this.fallback ?? this.fallBack(undefined));
+      try {
+        return await op(db);
+      } catch (error) {
+        if (isClosedError(error) && attempt === 0) {
+          if (this.db === db) this.db = undefined;
+          continue;
+        }
+        if (error instanceof HearthError) throw error;
+        throw new HearthError('storage_unavailable', `IndexedDB operation failed: ${String(error)}`, { cause: error });
+      }
+    }
+  }
+
+  // ---- events ----
+
+  async appendEvents(events: readonly StoredEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      const records = events.map(toStoredRecord);
+      await this.run(
+        async (db) => {
+          try {
+            await this.appendOnce(db, records);
+          } catch (error) {
+            if (!isQuotaError(error)) throw error;
+            this.logger.warnOnce('store-quota', 'Storage quota exceeded: evicting the oldest events and retrying.', error);
+            await this.evictOldest(db, records.length);
+            await this.appendOnce(db, records);
+          }
+        },
+        (memory) => memory.appendEvents(records),
+      );
+    } catch (error) {
+      // The tracker must never throw: the batch is dropped whole (its transaction aborted).
+      const cause = error instanceof HearthError ? error.cause : error;
+      if (isQuotaError(cause)) {
+        this.logger.warnOnce('store-quota-gave-up', 'Storage quota still exceeded after eviction; events were dropped.', cause);
+      } else {
+        this.logger.warnOnce('store-append-failed', 'Could not store a batch of events; it was dropped.', cause);
+      }
+    }
+  }
+
+  /** One transaction: every record or none, plus the cheap `maxEvents` trim when near the budget. */
+  private async appendOnce(db: HearthDB, records: readonly StoredEvent[]): Promise<void> {
+    const tx = db.transaction(STORES.events, 'readwrite');
+    const store = tx.objectStore(STORES.events);
+    const adds: Promise<unknown>[] = [];
+    try {
+      // `add` throws synchronously for a value it cannot clone; then nothing must commit.
+      for (const record of records) adds.push(store.add(record));
+    } catch (error) {
+      abortQuietly(tx);
+      await Promise.allSettled([...adds, tx.done]);
+      throw error;
+    }
+    const maxEvents = this.options.retention?.maxEvents;
+    const checkBudget =
+      maxEvents !== undefined && (this.knownCount === undefined || this.knownCount + records.length > maxEvents);
+    const work = async (): Promise<number | undefined> => {
+      await Promise.all(adds);
+      if (!checkBudget || maxEvents === undefined) return undefined;
+      const count = await store.count();
+      if (count > maxEvents) {
+        const oldest = await store.index(EVENT_INDEXES.byTime).getAllKeys(null, count - maxEvents);
+        await Promise.all(oldest.map((key) => store.delete(key)));
+        return maxEvents;
+      }
+      return count;
+    };
+    const [counted] = await Promise.all([work(), tx.done]);
+    this.knownCount = counted ?? (this.knownCount === undefined ? undefined : this.knownCount + records.length);
+  }
+
+  /** Frees room: removes the oldest `QUOTA_EVICTION_SHARE` of events, and at least `atLeast`. */
+  private async evictOldest(db: HearthDB, atLeast: number): Promise<number> {
+    const tx = db.transaction(STORES.events, 'readwrite');
+    const store = tx.objectStore(STORES.events);
+    const work = async (): Promise<number> => {
+      const count = await store.count();
+      const n = Math.min(count, Math.max(atLeast, Math.ceil(count * QUOTA_EVICTION_SHARE)));
+      const keys = await store.index(EVENT_INDEXES.byTime).getAllKeys(null, n);
+      await Promise.all(keys.map((key) => store.delete(key)));
+      return keys.length;
+    };
+    const [removed] = await Promise.all([work(), tx.done]);
+    this.knownCount = undefined;
+    this.logger.debug(`Evicted the ${removed} oldest events to free storage.`);
+    return removed;
+  }
+
+  async readEvents(query: EventQuery = {}): Promise<StoredEvent[]> {
+    assertValidQuery(query);
+    if (query.limit === 0) return [];
+    return this.run(
+      (db) => readEventsFrom(db, query),
+      (memory) => memory.readEvents(query),
+    );
+  }
+
+  async countEvents(): Promise<number> {
+    return this.run(
+      (db) => db.count(STORES.events),
+      (memory) => memory.countEvents(),
+    );
+  }
+
+  async enforceRetention(policy: RetentionPolicy, now: number = Date.now()): Promise<number> {
+    assertValidRetention(policy);
+    return this.run(
+      async (db) => {
+        const tx = db.transaction(STORES.events, 'readwrite');
+        const store = tx.objectStore(STORES.events);
+        const byTime = store.index(EVENT_INDEXES.byTime);
+        const work = async (): Promise<number> => {
+          const cutoff = retentionCutoff(policy, now);
+          // Primary keys straight from the index: no event is loaded.
+          const tooOld = Number.isFinite(cutoff) ? await byTime.getAllKeys(IDBKeyRange.upperBound(cutoff, true)) : [];
+          const deletes = tooOld.map((key) => store.delete(key));
+          const remaining = (await store.count()) - tooOld.length;
+          if (remaining > policy.maxEvents) {
+            const excess = remaining - policy.maxEvents;
+            const range = Number.isFinite(cutoff) ? IDBKeyRange.lowerBound(cutoff) : null;
+            const oldest = await byTime.getAllKeys(range, excess);
+            deletes.push(...oldest.map((key) => store.delete(key)));
+          }
+          await Promise.all(deletes);
+          return deletes.length;
+        };
+        const [removed] = await Promise.all([work(), tx.done]);
+        this.knownCount = undefined;
+        return removed;
+      },
+      (memory) => memory.enforceRetention(policy, now),
+    );
+  }
+
+  // ---- catalog ----
+
+  async replaceCatalog(items: readonly CatalogItem[]): Promise<void> {
+    // Validate first: a bad catalog throws before the transaction starts, so nothing is half written.
+    const valid = validateCatalog(items);
+    await this.run(
+      async (db) => {
+        const tx = db.transaction(STORES.catalog, 'readwrite');
+        const store = tx.objectStore(STORES.catalog);
+        await Promise.all([store.clear(), ...valid.map((item) => store.put(item)), tx.done]);
+      },
+      (memory) => memory.replaceCatalog(valid),
+    );
+  }
+
+  async getCatalog(): Promise<CatalogItem[]> {
+    return this.run(
+      (db) => db.getAll(STORES.catalog),
+      (memory) => memory.getCatalog(),
+    );
+  }
+
+  async getCatalogItems(ids: readonly string[]): Promise<(CatalogItem | undefined)[]> {
+    return this.run(
+      async (db) => {
+        const store = db.transaction(STORES.catalog).objectStore(STORES.catalog);
+        return Promise.all(ids.map((id) => store.get(id)));
+      },
+      (memory) => memory.getCatalogItems(ids),
+    );
+  }
+
+  // ---- meta ----
+
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    return this.run(
+      async (db) => (await db.get(STORES.meta, key)) as T | undefined,
+      (memory) => memory.getMeta<T>(key),
+    );
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    await this.run(
+      async (db) => {
+        // idb's put shortcut awaits the transaction's completion.
+        await db.put(STORES.meta, value, key);
+      },
+      (memory) => memory.setMeta(key, value),
+    );
+  }
+
+  async acquireLease(name: string, owner: string, ttlMs: number, now: number = Date.now()): Promise<boolean> {
+    return this.run(
+      async (db) => {
+        // Read and write in one readwrite transaction: IndexedDB runs overlapping readwrite
+        // transactions one after another, so this is an atomic compare-and-set across tabs.
+        const tx = db.transaction(STORES.meta, 'readwrite');
+        const store = tx.objectStore(STORES.meta);
+        const key = `lease:${name}`;
+        const work = async (): Promise<boolean> => {
+          const held = (await store.get(key)) as Lease | undefined;
+          if (held && held.owner !== owner && held.expiresAt > now) return false;
+          await store.put({ owner, expiresAt: now + ttlMs } satisfies Lease, key);
+          return true;
+        };
+        const [won] = await Promise.all([work(), tx.done]);
+        return won;
+      },
+      (memory) => memory.acquireLease(name, owner, ttlMs, now),
+    );
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.run(
+      async (db) => {
+        const tx = db.transaction(STORES.meta, 'readwrite');
+        const store = tx.objectStore(STORES.meta);
+        const key = `lease:${name}`;
+        const work = async (): Promise<void> => {
+          const held = (await store.get(key)) as Lease | undefined;
+          if (held?.owner === owner) await store.delete(key);
+        };
+        await Promise.all([work(), tx.done]);
+      },
+      (memory) => memory.releaseLease(name, owner),
+    );
+  }
+
+  // ---- checkpoints ----
+
+  async putCheckpoint(checkpoint: ModelCheckpoint): Promise<void> {
+    const problem = checkpointProblem(checkpoint);
+    if (problem) throw new HearthError('invalid_checkpoint', `Cannot save checkpoint: ${problem}`);
+    await this.run(
+      async (db) => {
+        await db.put(STORES.checkpoints, checkpoint);
+      },
+      (memory) => memory.putCheckpoint(checkpoint),
+    );
+  }
+
+  async getCheckpoint(name: string): Promise<ModelCheckpoint | undefined> {
+    return this.run(
+      async (db) => {
+        const checkpoint = await db.get(STORES.checkpoints, name);
+        if (checkpoint === undefined) return undefined;
+        const problem = checkpointProblem(checkpoint);
+        if (!problem) return checkpoint;
+        // A torn or tampered checkpoint would crash the model later: discard it now.
+        this.logger.warnOnce(`checkpoint-corrupt:${name}`, `Discarded corrupt checkpoint "${name}": ${problem}`);
+        await db.delete(STORES.checkpoints, name);
+        return undefined;
+      },
+      (memory) => memory.getCheckpoint(name),
+    );
+  }
+
+  async deleteCheckpoint(name: string): Promise<void> {
+    await this.run(
+      (db) => db.delete(STORES.checkpoints, name),
+      (memory) => memory.deleteCheckpoint(name),
+    );
+  }
+
+  // ---- whole store ----
+
+  async exportAll(): Promise<ExportedData> {
+    return this.run(
+      async (db) => {
+        // One readonly transaction: a consistent snapshot of every store.
+        const tx = db.transaction([STORES.events, STORES.catalog, STORES.meta, STORES.checkpoints]);
+        const metaStore = tx.objectStore(STORES.meta);
+        const [events, catalog, metaKeys, metaValues, checkpoints] = await Promise.all([
+          tx.objectStore(STORES.events).getAll(),
+          tx.objectStore(STORES.catalog).getAll(),
+          metaStore.getAllKeys(),
+          metaStore.getAll(),
+          tx.objectStore(STORES.checkpoints).getAll(),
+          tx.done,
+        ]);
+        return {
+          exportedAt: Date.now(),
+          events: events.sort(compareEvents),
+          catalog,
+          meta: Object.fromEntries(metaKeys.map((key, i) => [String(key), metaValues[i]])),
+          checkpoints: checkpoints.map((c) => ({
+            name: c.name,
+            formatVersion: c.formatVersion,
+            savedAt: c.savedAt,
+            parameters: parameterCount(c),
+          })),
+        };
+      },
+      (memory) => memory.exportAll(),
+    );
+  }
+
+  /**
+   * Closes this connection and deletes the whole database, resolving when it is gone. Other tabs'
+   * Hearth connections close themselves on `versionchange`, so the deletion is only delayed, not
+   * blocked. Afterwards this object keeps working on an empty in-memory store (nothing is written
+   * to disk again); call `openStore()` to persist again.
+   */
+  async destroy(): Promise<void> {
+    const pending = this.reopening;
+    this.fallback = new MemoryStore({ retention: this.options.retention, logger: this.logger });
+    this.db?.close();
+    this.db = undefined;
+    if (pending) (await pending)?.close();
+    try {
+      await deleteDatabase(this.options.factory, this.options.name, () =>
+        this.logger.debug('Deleting the database: waiting for other tabs to close their connections.'),
+      );
+    } catch (error) {
+      throw new HearthError('storage_unavailable', `Could not delete the database "${this.options.name}": ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Releases the connection; a later call reopens it. */
+  close(): void {
+    this.db?.close();
+    this.db = undefined;
+  }
+}
+
+function abortQuietly(tx: { abort(): void }): void {
+  try {
+    tx.abort();
+  } catch {
+    // Already finished or aborted: nothing to undo.
+  }
+}
+
+/**
+ * The engine's hot path. Picks the index that narrows most, and for `limit` finds the boundary with
+ * a reverse key cursor and one `advance`, then fetches the tail with a single `getAll`, instead of
+ * stepping a value cursor `limit` times.
+ */
+async function readEventsFrom(db: HearthDB, query: EventQuery): Promise<StoredEvent[]> {
+  const { since, session, itemId, limit } = query;
+  const tx = db.transaction(STORES.events);
+  const store = tx.objectStore(STORES.events);
+  if (itemId !== undefined) {
+    // Per-item histories are short; the multi-entry index returns them in key order.
+    const events = await store.index(EVENT_INDEXES.byItem).getAll(itemId);
+    return newest(events.filter((event) => matchesQuery(event, query)).sort(compareEvents), limit);
+  }
+  if (session !== undefined) {
+    const index = store.index(EVENT_INDEXES.bySession);
+    const upper: [string, number] = [session, Number.POSITIVE_INFINITY];
+    const range = IDBKeyRange.bound([session, since ?? Number.NEGATIVE_INFINITY], upper);
+    if (limit === undefined) return index.getAll(range);
+    const cursor = await index.openKeyCursor(range, 'prev');
+    const boundary = cursor && limit > 1 ? await cursor.advance(limit - 1) : cursor;
+    if (!boundary) return index.getAll(range);
+    return newest(await index.getAll(IDBKeyRange.bound(boundary.key, upper)), limit);
+  }
+  const index = store.index(EVENT_INDEXES.byTime);
+  const range = since === undefined ? null : IDBKeyRange.lowerBound(since);
+  if (limit === undefined) return index.getAll(range);
+  const cursor = await index.openKeyCursor(range, 'prev');
+  const boundary = cursor && limit > 1 ? await cursor.advance(limit - 1) : cursor;
+  if (!boundary) return index.getAll(range);
+  // Events tied on the boundary's time may add a few extra; `newest` trims them.
+  return newest(await index.getAll(IDBKeyRange.lowerBound(boundary.key)), limit);
+}
