@@ -185,7 +185,9 @@ export class Coordinator {
   /** Weights of `version` (the current one or one kept on disk), or undefined. */
   async weightsOf(version: string): Promise<Uint8Array | undefined> {
     if (version === this.model.version) return this.model.weights;
-    if (!/^[0-9]{1,12}$/.test(version)) return undefined;
+    // Only versions already published: a model written but not yet committed (or re-drawn after
+    // a crash, with fresh DP noise) must never be observable.
+    if (!/^[0-9]{1,12}$/.test(version) || Number(version) >= Number(this.model.version)) return undefined;
     return (await this.options.store.loadModel(version))?.weights;
   }
 
