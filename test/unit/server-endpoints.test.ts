@@ -5,6 +5,15 @@ import { join } from 'node:path';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
 import type { AggregationServerOptions } from '../../src/server/options.js';
 import { LAYOUT, rawBody, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
+import { encodeUpdate } from '../../src/federated/wire.js';
+import { seededRandom } from '../../src/federated/random.js';
+import type { NamedWeight } from '../../src/model/contract.js';
+
+/** The same tensors under a fresh update id (16-bit, seeded rounding). */
+async function reencode(tensors: NamedWeight[], roundId: number, seed: number): Promise<{ body: Buffer }> {
+  const { body } = await encodeUpdate(tensors, { modelVersion: String(roundId), roundId, bits: 16, random: seededRandom(seed) });
+  return { body: Buffer.from(body) };
+}
 
 const servers: AggregationServer[] = [];
 const dirs: string[] = [];
@@ -149,6 +158,35 @@ describe('aggregation server endpoints', () => {
     const metrics = (await server.app.inject('/metrics')).body;
     expect(metrics).toContain('hearth_budget_exhausted 1');
     expect(metrics).toMatch(/hearth_epsilon_spent \d/);
+  });
+
+  it('with --robust median, a poisoned minority barely moves the model', async () => {
+    const { server } = await start({ minClients: 5, robust: 'median' });
+    const honest = await updateBody({ seed: 60, norm: 0.5 });
+    // Three honest clients send (nearly) the same direction; two attackers send its opposite, at the bound.
+    for (let i = 0; i < 3; i++) expect((await post(server, (await reencode(honest.tensors, 1, i)).body)).statusCode).toBe(202);
+    const flipped = honest.tensors.map((t) => ({ ...t, values: t.values.map((v) => -2 * v) }));
+    for (let i = 0; i < 2; i++) expect((await post(server, (await reencode(flipped, 1, 10 + i)).body)).statusCode).toBe(202);
+    await server.settled();
+    const after = new Float32Array(new Uint8Array((await server.app.inject('/v1/model/weights.bin')).rawPayload).buffer);
+    const before = tinyModel().tensors.flatMap((t) => Array.from(t.values));
+    const honestFlat = honest.tensors.flatMap((t) => Array.from(t.values));
+    before.forEach((w, j) => expect(Math.abs((after[j] as number) - w - (honestFlat[j] as number))).toBeLessThan(1e-3));
+  });
+
+  it('with --aggregator fedadam, applies one server Adam step per round', async () => {
+    const { server } = await start({ minClients: 1, aggregator: 'fedadam', serverLr: 0.01 });
+    const update = await updateBody({ seed: 70, norm: 0.5 });
+    expect((await post(server, update.body)).statusCode).toBe(202);
+    await server.settled();
+    const after = new Float32Array(new Uint8Array((await server.app.inject('/v1/model/weights.bin')).rawPayload).buffer);
+    const before = tinyModel().tensors.flatMap((t) => Array.from(t.values));
+    const delta = update.tensors.flatMap((t) => Array.from(t.values));
+    // First step: m = 0.1·d, v = 0.01·d², x += 0.01·m / (sqrt(v) + 1e-3).
+    before.forEach((w, j) => {
+      const d = delta[j] as number;
+      expect((after[j] as number) - w).toBeCloseTo((0.01 * 0.1 * d) / (Math.sqrt(0.01 * d * d) + 1e-3), 3);
+    });
   });
 
   it('never publishes a round with fewer than minClients', async () => {
