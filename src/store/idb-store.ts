@@ -30,8 +30,14 @@ export interface IdbStoreOptions {
   /** `maxEvents` is enforced on append; the whole policy by `enforceRetention`. */
   retention?: RetentionPolicy;
   /** Called after another tab's upgrade or deletion made this store close its connection. */
-  onVersionChange?: () => void;
+  onVersionChange?: (change: VersionChange) => void;
   open: OpenDatabaseOptions;
+}
+
+/** What another connection did to the database. */
+export interface VersionChange {
+  /** True when the database is being deleted (e.g. `forget()` in another tab), false for an upgrade. */
+  deleted: boolean;
 }
 
 interface Lease {
@@ -79,13 +85,13 @@ export class IdbStore implements HearthStore {
 
   private attach(db: HearthDB): void {
     this.db = db;
-    db.addEventListener('versionchange', () => {
+    db.addEventListener('versionchange', (event) => {
       // Close at once so the other tab's upgrade or delete (e.g. forget()) is not blocked.
       db.close();
       if (this.db === db) this.db = undefined;
       this.knownCount = undefined;
       this.logger.debug('Another tab upgraded or deleted the database; this connection closed.');
-      this.options.onVersionChange?.();
+      this.options.onVersionChange?.({ deleted: event.newVersion === null });
     });
     // The browser closed the connection (storage cleared by the user, disk trouble).
     db.addEventListener('close', () => {
@@ -207,7 +213,7 @@ export class IdbStore implements HearthStore {
       }
       return count;
     };
-    const [counted] = await Promise.all([work(), tx.done]);
+    const counted = await settle(work(), tx);
     this.knownCount = counted ?? (this.knownCount === undefined ? undefined : this.knownCount + records.length);
   }
 
@@ -222,7 +228,7 @@ export class IdbStore implements HearthStore {
       await Promise.all(keys.map((key) => store.delete(key)));
       return keys.length;
     };
-    const [removed] = await Promise.all([work(), tx.done]);
+    const removed = await settle(work(), tx);
     this.knownCount = undefined;
     this.logger.debug(`Evicted the ${removed} oldest events to free storage.`);
     return removed;
@@ -266,7 +272,7 @@ export class IdbStore implements HearthStore {
           await Promise.all(deletes);
           return deletes.length;
         };
-        const [removed] = await Promise.all([work(), tx.done]);
+        const removed = await settle(work(), tx);
         this.knownCount = undefined;
         return removed;
       },
@@ -339,8 +345,7 @@ export class IdbStore implements HearthStore {
           await store.put({ owner, expiresAt: now + ttlMs } satisfies Lease, key);
           return true;
         };
-        const [won] = await Promise.all([work(), tx.done]);
-        return won;
+        return settle(work(), tx);
       },
       (memory) => memory.acquireLease(name, owner, ttlMs, now),
     );
@@ -356,7 +361,7 @@ export class IdbStore implements HearthStore {
           const held = (await store.get(key)) as Lease | undefined;
           if (held?.owner === owner) await store.delete(key);
         };
-        await Promise.all([work(), tx.done]);
+        await settle(work(), tx);
       },
       (memory) => memory.releaseLease(name, owner),
     );
@@ -459,6 +464,28 @@ export class IdbStore implements HearthStore {
     this.db?.close();
     this.db = undefined;
   }
+}
+
+/**
+ * Waits for a transaction's work and its completion, and reports the most telling error. When a
+ * transaction aborts, browsers fail its pending requests with a bland `AbortError` first and put
+ * the real cause (e.g. `QuotaExceededError`, raised at commit) on the transaction, so a quota error
+ * from either side wins, then the work's own error, then the transaction's.
+ */
+async function settle<T>(work: Promise<T>, tx: { done: Promise<void>; abort(): void }): Promise<T> {
+  // If the work fails for a reason IndexedDB did not see, abort so that nothing half done commits.
+  const guarded = work.catch((error: unknown) => {
+    abortQuietly(tx);
+    throw error;
+  });
+  const [result, completion] = await Promise.allSettled([guarded, tx.done]);
+  if (completion.status === 'rejected') {
+    if (isQuotaError(completion.reason)) throw completion.reason;
+    if (result.status === 'rejected') throw result.reason;
+    throw completion.reason;
+  }
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }
 
 function abortQuietly(tx: { abort(): void }): void {

@@ -3,7 +3,7 @@
  * worker), not part of the public API.
  */
 export { openStore, type OpenStoreOptions } from './open-store.js';
-export { IdbStore, QUOTA_EVICTION_SHARE, type IdbStoreOptions } from './idb-store.js';
+export { IdbStore, QUOTA_EVICTION_SHARE, type IdbStoreOptions, type VersionChange } from './idb-store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { validateCatalog, MAX_ITEM_ID_LENGTH } from './catalog-validation.js';
 export {

@@ -2,7 +2,7 @@
  * `openStore()`: the one way Hearth gets a store, in the page or in the engine worker.
  */
 import type { Logger } from '../logger.js';
-import { IdbStore } from './idb-store.js';
+import { IdbStore, type VersionChange } from './idb-store.js';
 import { MemoryStore } from './memory-store.js';
 import { openDatabase } from './open-database.js';
 import type { HearthStore, RetentionPolicy } from './types.js';
@@ -13,8 +13,12 @@ export interface OpenStoreOptions {
   logger: Logger;
   /** The IndexedDB factory (default: the global one, read at call time so import stays SSR-safe). */
   indexedDB?: IDBFactory;
-  /** Called when another tab upgraded or deleted the database and this store closed its connection. */
-  onVersionChange?: () => void;
+  /**
+   * Called when another tab upgraded or deleted the database and this store closed its connection.
+   * The store reopens lazily on its next call, so after another tab's `forget()` (`deleted: true`)
+   * the caller should stop writing if it must not recreate the database.
+   */
+  onVersionChange?: (change: VersionChange) => void;
   /** `maxEvents` is enforced on every append. Default: no limit on append. */
   retention?: RetentionPolicy;
   /** How long to wait when another tab blocks the upgrade. Default 2,000 ms. */

@@ -94,7 +94,7 @@ describe('other tabs upgrading or deleting the database', () => {
       request.onsuccess = () => resolve();
       request.onerror = () => reject(request.error);
     });
-    expect(onVersionChange).toHaveBeenCalledOnce();
+    expect(onVersionChange).toHaveBeenCalledExactlyOnceWith({ deleted: true });
     await store.appendEvents([makeEvent(2)]);
     expect(store.persistent).toBe(true);
     expect((await store.readEvents()).map((e) => e.time)).toEqual([2]);
