@@ -23,3 +23,18 @@ export {
 } from './sasrec-recommender.js';
 export type { RecommenderOptions, RecommenderCheckpointConfig } from './sasrec-recommender.js';
 export { TARGET_EVENT_TYPES } from './item-vocabulary.js';
+export {
+  createIntentModel,
+  intentModelFromCheckpoint,
+  INTENT_CHECKPOINT_NAME,
+  INTENT_FORMAT_VERSION,
+} from './intent-model.js';
+export type { IntentModelOptions, IntentCheckpointConfig } from './intent-model.js';
+export {
+  saveModelArtifacts,
+  checkpointFromArtifacts,
+  loadCheckpointFromUrl,
+  loadModelFromUrl,
+  modelFromCheckpoint,
+} from './model-artifacts.js';
+export type { ModelArtifacts, HearthModelJson, HearthModelMetadata, LoadedModel, FetchLike, WeightsManifestGroup } from './model-artifacts.js';

@@ -10,6 +10,8 @@ export interface SequenceExample {
   types: Int32Array;
   /** Per-position targets (recommender) or per-example labels (intent). */
   targets: Int32Array;
+  /** Optional per-position attribute buckets, `ATTRIBUTE_SLOTS` per position (intent model). */
+  attributes?: Int32Array;
 }
 
 /** A batch, left-padded to its longest example (row 0 = padding). */
@@ -20,6 +22,8 @@ export interface PaddedBatch {
   types: Int32Array;
   /** `batch * length` per-position targets, or the examples' labels concatenated. */
   targets: Int32Array;
+  /** `batch * length * slots` attribute buckets when the examples have them. */
+  attributes?: Int32Array;
 }
 
 /**
@@ -50,14 +54,17 @@ export function makeBatches(examples: readonly SequenceExample[], batchSize: num
     const types = new Int32Array(group.length * length);
     const targetWidth = perPositionTargets ? length : (group[0]?.targets.length ?? 0);
     const targets = new Int32Array(group.length * targetWidth);
+    const slots = group[0]?.attributes ? (group[0].attributes.length / Math.max(1, group[0].rows.length)) : 0;
+    const attributes = slots > 0 ? new Int32Array(group.length * length * slots) : undefined;
     group.forEach((e, b) => {
+      if (attributes && e.attributes) attributes.set(e.attributes, (b * length + (length - e.rows.length)) * slots);
       const offset = b * length + (length - e.rows.length);
       rows.set(e.rows, offset);
       types.set(e.types, offset);
       if (perPositionTargets) targets.set(e.targets, offset);
       else targets.set(e.targets, b * targetWidth);
     });
-    batches.push({ batch: group.length, length, rows, types, targets });
+    batches.push(attributes ? { batch: group.length, length, rows, types, targets, attributes } : { batch: group.length, length, rows, types, targets });
   }
   return shuffleInPlace(batches, random);
 }
