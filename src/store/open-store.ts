@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { IdbStore, type VersionChange } from './idb-store.js';
 import { MemoryStore } from './memory-store.js';
 import { openDatabase } from './open-database.js';
+import { assertValidRetention, DEFAULT_RETENTION } from './retention.js';
 import type { HearthStore, RetentionPolicy } from './types.js';
 
 export interface OpenStoreOptions {
@@ -19,7 +20,7 @@ export interface OpenStoreOptions {
    * the caller should stop writing if it must not recreate the database.
    */
   onVersionChange?: (change: VersionChange) => void;
-  /** `maxEvents` is enforced on every append. Default: no limit on append. */
+  /** `maxEvents` is enforced on every append. Default: {@link DEFAULT_RETENTION}. */
   retention?: RetentionPolicy;
   /** How long to wait when another tab blocks the upgrade. Default 2,000 ms. */
   blockedTimeoutMs?: number;
@@ -40,6 +41,8 @@ function globalFactory(): IDBFactory | undefined {
  * Opens Hearth's database and resolves to a store. Never rejects: where IndexedDB is missing,
  * throws, fails to open or stays blocked past the timeout, it resolves to an in-memory store
  * (`persistent: false`) with the same contract, and says so once through `logger.warnOnce`.
+ * The one exception is a programmer mistake: an invalid `retention` rejects with `invalid_options`
+ * before anything is opened.
  *
  * @example
  * ```ts
@@ -48,7 +51,9 @@ function globalFactory(): IDBFactory | undefined {
  * ```
  */
 export async function openStore(options: OpenStoreOptions): Promise<HearthStore> {
-  const { name, logger, retention } = options;
+  const { name, logger } = options;
+  const retention = options.retention ?? DEFAULT_RETENTION;
+  assertValidRetention(retention);
   const memory = (reason: string, detail?: unknown): HearthStore => {
     logger.warnOnce('storage-unavailable', `${reason}; Hearth keeps working in memory for this page.`, detail);
     return new MemoryStore({ retention, logger });

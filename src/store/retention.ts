@@ -7,7 +7,10 @@ import type { RetentionPolicy } from './types.js';
 const DAY_MS = 86_400_000;
 
 /** The issue's defaults: at most 10,000 events, none older than 90 days. */
-export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = Object.freeze({ maxEvents: 10_000, maxAgeDays: 90 });
+export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = /* @__PURE__ */ Object.freeze({
+  maxEvents: 10_000,
+  maxAgeDays: 90,
+});
 
 /** Throws `invalid_options` for a policy that cannot be applied. */
 export function assertValidRetention(policy: RetentionPolicy): void {

@@ -82,6 +82,14 @@ describe('openStore fallback to memory', () => {
   });
 });
 
+describe('openStore options', () => {
+  it('rejects an invalid retention policy before opening anything', async () => {
+    await expect(
+      openStore({ name: 'x', logger: recordingLogger(), indexedDB: new IDBFactory(), retention: { maxEvents: 1.5, maxAgeDays: 9 } }),
+    ).rejects.toMatchObject({ code: 'invalid_options', message: expect.stringContaining('maxEvents') });
+  });
+});
+
 describe('other tabs upgrading or deleting the database', () => {
   it('closes on versionchange so deletion proceeds, then reopens lazily on next use', async () => {
     const factory = new IDBFactory();
