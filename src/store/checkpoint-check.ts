@@ -30,3 +30,17 @@ export function checkpointProblem(checkpoint: unknown): string | undefined {
 export function parameterCount(checkpoint: ModelCheckpoint): number {
   return checkpoint.weights.reduce((sum, weight) => sum + weight.values.length, 0);
 }
+
+/**
+ * The checkpoint with every weight in its own compact buffer. Structured clone copies a typed
+ * array's whole underlying `ArrayBuffer`, so a weight that is a view into a larger buffer (e.g. one
+ * shard holding every weight) would store that buffer once per weight.
+ */
+export function compactCheckpoint(checkpoint: ModelCheckpoint): ModelCheckpoint {
+  const isView = (values: Float32Array): boolean => values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength;
+  if (!checkpoint.weights.some((weight) => isView(weight.values))) return checkpoint;
+  return {
+    ...checkpoint,
+    weights: checkpoint.weights.map((weight) => (isView(weight.values) ? { ...weight, values: weight.values.slice() } : weight)),
+  };
+}

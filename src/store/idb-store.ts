@@ -11,7 +11,7 @@ import { HearthError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
-import { checkpointProblem, parameterCount } from './checkpoint-check.js';
+import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
 import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord } from './event-query.js';
 import { MemoryStore } from './memory-store.js';
 import { deleteDatabase, openDatabase, type HearthDB, type OpenDatabaseOptions } from './open-database.js';
@@ -374,7 +374,7 @@ export class IdbStore implements HearthStore {
     if (problem) throw new HearthError('invalid_checkpoint', `Cannot save checkpoint: ${problem}`);
     await this.run(
       async (db) => {
-        await db.put(STORES.checkpoints, checkpoint);
+        await db.put(STORES.checkpoints, compactCheckpoint(checkpoint));
       },
       (memory) => memory.putCheckpoint(checkpoint),
     );

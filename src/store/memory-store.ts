@@ -7,7 +7,7 @@ import { HearthError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
-import { checkpointProblem, parameterCount } from './checkpoint-check.js';
+import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
 import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord } from './event-query.js';
 import { assertValidRetention, retentionCutoff } from './retention.js';
 import type { CatalogItem, EventQuery, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
@@ -121,7 +121,7 @@ export class MemoryStore implements HearthStore {
   async putCheckpoint(checkpoint: ModelCheckpoint): Promise<void> {
     const problem = checkpointProblem(checkpoint);
     if (problem) throw new HearthError('invalid_checkpoint', `Cannot save checkpoint: ${problem}`);
-    this.checkpoints.set(checkpoint.name, clone(checkpoint));
+    this.checkpoints.set(checkpoint.name, clone(compactCheckpoint(checkpoint)));
   }
 
   async getCheckpoint(name: string): Promise<ModelCheckpoint | undefined> {

@@ -32,6 +32,19 @@ describe.each([
     expect(await store.getCheckpoint('recommender')).toBeUndefined();
   });
 
+  it('stores weights that are views into one shared buffer without copying the whole buffer each', async () => {
+    const store = await create();
+    const shard = new Float32Array(1_000);
+    shard.set([1, 2, 3, 4, 5, 6, 0.5, -0.5]);
+    const viewed = checkpoint();
+    viewed.weights[0]!.values = shard.subarray(0, 6);
+    viewed.weights[1]!.values = shard.subarray(6, 8);
+    await store.putCheckpoint(viewed);
+    const read = await store.getCheckpoint('recommender');
+    expect(read?.weights.map((w) => w.values.buffer.byteLength)).toEqual([24, 8]);
+    expect(read).toEqual(checkpoint());
+  });
+
   it('refuses to save a checkpoint whose shape does not match its values', async () => {
     const store = await create();
     const bad = checkpoint();
