@@ -6,6 +6,13 @@ import type { ModelCheckpoint } from './types.js';
 /**
  * Why a checkpoint cannot be used, or `undefined` when it is sound: every weight must be a
  * `Float32Array` whose length is the product of its shape.
+ *
+ * @example
+ * ```ts
+ * checkpointProblem({ name: 'r', formatVersion: 1, config: {}, savedAt: 0,
+ *   weights: [{ name: 'w', shape: [2, 2], values: new Float32Array(3) }] });
+ * // 'weight "w" has shape [2, 2] (4 values) but 3 values'
+ * ```
  */
 export function checkpointProblem(checkpoint: unknown): string | undefined {
   if (typeof checkpoint !== 'object' || checkpoint === null) return 'not an object';
@@ -26,7 +33,14 @@ export function checkpointProblem(checkpoint: unknown): string | undefined {
   return undefined;
 }
 
-/** How many numbers a checkpoint holds; what `exportAll()` reports instead of raw weights. */
+/**
+ * How many numbers a checkpoint holds; what `exportAll()` reports instead of raw weights.
+ *
+ * @example
+ * ```ts
+ * parameterCount(checkpoint); // e.g. 64_064 for a 1,001 × 64 embedding
+ * ```
+ */
 export function parameterCount(checkpoint: ModelCheckpoint): number {
   return checkpoint.weights.reduce((sum, weight) => sum + weight.values.length, 0);
 }

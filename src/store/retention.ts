@@ -6,7 +6,14 @@ import type { RetentionPolicy } from './types.js';
 
 const DAY_MS = 86_400_000;
 
-/** The issue's defaults: at most 10,000 events, none older than 90 days. */
+/**
+ * The defaults: at most 10,000 events, none older than 90 days.
+ *
+ * @example
+ * ```ts
+ * await store.enforceRetention({ ...DEFAULT_RETENTION, ...options.retention });
+ * ```
+ */
 export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = /* @__PURE__ */ Object.freeze({
   maxEvents: 10_000,
   maxAgeDays: 90,
