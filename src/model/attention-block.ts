@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ParameterSet } from './parameter-set.js';
 import { type Random, glorotValues } from './random.js';
-import { dense, layerNorm, maybeDropout } from './tensor-ops.js';
+import { dense, fastMatMul, layerNorm, maybeDropout } from './tensor-ops.js';
 
 export interface BlockParams {
   ln1Gamma: tf.Variable<tf.Rank.R1>;
@@ -75,9 +75,9 @@ export function applyBlock(p: BlockParams, input: BlockInput): { x: tf.Tensor2D;
   const q = split(dense(h, p.wq, p.bq));
   const k = split(dense(h, p.wk, p.bk));
   const v = split(dense(h, p.wv, p.bv));
-  const logits = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(headDims)), mask);
+  const logits = tf.add(tf.mul(fastMatMul(q, tf.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(headDims)), mask);
   const attention = tf.softmax(logits) as tf.Tensor4D;
-  const context = tf.reshape(tf.transpose(tf.matMul(attention, v), [0, 2, 1, 3]), [batch * length, dims]) as tf.Tensor2D;
+  const context = tf.reshape(tf.transpose(fastMatMul(attention, v), [0, 2, 1, 3]), [batch * length, dims]) as tf.Tensor2D;
   const attended = tf.add(x, maybeDropout(dense(context, p.wo, p.bo), dropout, training)) as tf.Tensor2D;
 
   const h2 = layerNorm(attended, p.ln2Gamma, p.ln2Beta);

@@ -17,7 +17,7 @@ import { ATTRIBUTE_SLOTS, EVENT_TYPE_ROWS, attributeBucket, eventTypeRow } from 
 import { ParameterSet } from './parameter-set.js';
 import { createRandom, glorotValues, hashString, normalValues, type Random } from './random.js';
 import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
-import { embeddingLookup, layerNorm, maybeDropout } from './tensor-ops.js';
+import { embeddingLookup, fastMatMul, layerNorm, maybeDropout } from './tensor-ops.js';
 import { resolveTrainOptions, runEpochs } from './train-options.js';
 
 export const INTENT_CHECKPOINT_NAME = 'intent';
@@ -140,9 +140,9 @@ export class AttentionIntentModel implements IntentModel {
     x = tf.mul(applyBlock(this.block, { x, batch: b, length, heads, mask, dropout, training }).x, keep);
     const h = layerNorm(x, this.finalGamma, this.finalBeta);
     const padding = tf.tensor2d(Float32Array.from(keepValues, (k) => (k > 0 ? 0 : MASKED)), [b, length]);
-    const pool = tf.softmax(tf.add(tf.reshape(tf.mul(tf.matMul(h, this.poolQuery), 1 / Math.sqrt(dims)), [b, length]), padding)) as tf.Tensor2D;
-    const pooled = tf.reshape(tf.matMul(tf.reshape(pool, [b, 1, length]), tf.reshape(h, [b, length, dims])), [b, dims]) as tf.Tensor2D;
-    return { logits: tf.add(tf.matMul(maybeDropout(pooled, dropout, training), this.headKernel), this.headBias), pool };
+    const pool = tf.softmax(tf.add(tf.reshape(tf.mul(fastMatMul(h, this.poolQuery), 1 / Math.sqrt(dims)), [b, length]), padding)) as tf.Tensor2D;
+    const pooled = tf.reshape(fastMatMul(tf.reshape(pool, [b, 1, length]), tf.reshape(h, [b, length, dims])), [b, dims]) as tf.Tensor2D;
+    return { logits: tf.add(fastMatMul(maybeDropout(pooled, dropout, training), this.headKernel), this.headBias), pool };
   }
 
   predict(session: readonly HistoryStep[]): { cart: number; purchase: number; attention: Float32Array; used: number } {
