@@ -213,9 +213,9 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
   const get = async (url: string, headers: Record<string, string> = {}): Promise<Response | undefined> => {
     try {
       return await doFetch(url, init({ headers }));
-    } catch (error) {
+    } catch {
+      // Offline or refused: the round is missed, not failed (unless the caller aborted).
       checkAbort();
-      void error;
       return undefined;
     }
   };
@@ -263,7 +263,11 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
           }
         }
         const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-        parts.reduce((offset, p) => (bytes.set(p, offset), offset + p.length), 0);
+        let offset = 0;
+        for (const p of parts) {
+          bytes.set(p, offset);
+          offset += p.length;
+        }
         global = { modelJson, weights: weightsFromBuffer(modelJson, bytes) };
       } catch (error) {
         checkAbort();
