@@ -30,7 +30,9 @@ export class ParameterSet {
     return this.entries.map(({ name, variable }) => ({
       name,
       shape: [...variable.shape],
-      values: variable.dataSync() as Float32Array,
+      // A copy: the cpu backend's dataSync() hands out its own storage, and callers (federated
+      // averaging) may write into what they get.
+      values: Float32Array.from(variable.dataSync() as Float32Array),
     }));
   }
 

@@ -53,6 +53,20 @@ describe('recommender (wasm)', () => {
     b.dispose();
   });
 
+  test('getWeights() returns copies in a stable order, and setWeights() takes them back', () => {
+    const model = createRecommender({ items, config: tiny, seed: 5 });
+    const scores = Array.from(model.score(history([1, 2])).scores);
+    const weights = model.getWeights();
+    expect(weights.map((w) => w.name)).toEqual(model.getWeights().map((w) => w.name));
+    expect(weights[0]!.name).toBe('recommender/item_embedding');
+    weights[0]!.values.fill(0);
+    expect(Array.from(model.score(history([1, 2])).scores)).toEqual(scores);
+    model.setWeights(weights);
+    expect(Array.from(model.score(history([1, 2])).scores)).not.toEqual(scores);
+    expect(() => model.setWeights(weights.slice(1))).toThrowError(expect.objectContaining({ code: 'invalid_argument' }));
+    model.dispose();
+  });
+
   test('skips unknown history items and rejects unknown items in similar()', () => {
     const model = createRecommender({ items, config: tiny });
     const withUnknown = model.score([...history([1]), { itemId: 'nope', type: 'view_item', time: 5 }, ...history([2])]);
