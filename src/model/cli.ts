@@ -5,7 +5,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import type { ItemAttributes, RecommenderConfig } from './contract.js';
+import type { HistoryStep, ItemAttributes, RecommenderConfig } from './contract.js';
+import { createIntentModel } from './intent-model.js';
 import { HearthError, errorCodeOf } from '../errors.js';
 import { DEFAULT_RECOMMENDER_CONFIG } from './defaults.js';
 import { parseEventCsv, parseUserItemLines, type InteractionLog } from './interaction-log.js';
@@ -26,6 +27,7 @@ Trains Hearth's recommender from a historical log and writes DIR/model.json + DI
   --dims N --blocks N --heads N --max-len N --negatives N --lr X --dropout X   model settings
   --backend B       wasm | cpu (default wasm)
   --seed N          initialisation seed (default 1)
+  --intent          also train the session intent model (needs event types: CSV logs) into DIR/intent/
   --help`;
 
 class UsageError extends Error {}
@@ -40,6 +42,7 @@ interface CliOptions {
   backend: NodeBackend;
   seed: number;
   config: Partial<RecommenderConfig>;
+  intent: boolean;
 }
 
 const NUMERIC_CONFIG: Record<string, keyof RecommenderConfig> = {
@@ -57,13 +60,17 @@ function parseArgs(args: string[]): CliOptions | null {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] as string;
     if (arg === '--help' || arg === '-h') return null;
+    if (arg === '--intent') {
+      values.set('--intent', 'true');
+      continue;
+    }
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"`);
     const [name, inline] = arg.split('=', 2) as [string, string | undefined];
     const value = inline ?? args[++i];
     if (value === undefined) throw new UsageError(`${name} needs a value`);
     values.set(name, value);
   }
-  const known = new Set(['--input', '--format', '--catalog', '--out', '--epochs', '--minutes', '--backend', '--seed', ...Object.keys(NUMERIC_CONFIG)]);
+  const known = new Set(['--intent', '--input', '--format', '--catalog', '--out', '--epochs', '--minutes', '--backend', '--seed', ...Object.keys(NUMERIC_CONFIG)]);
   for (const name of values.keys()) if (!known.has(name)) throw new UsageError(`unknown option ${name}`);
   const number = (name: string, fallback: number, integer: boolean): number => {
     const raw = values.get(name);
@@ -84,7 +91,7 @@ function parseArgs(args: string[]): CliOptions | null {
   for (const [flag, key] of Object.entries(NUMERIC_CONFIG)) {
     if (values.has(flag)) config[key] = number(flag, 0, key !== 'learningRate' && key !== 'dropout');
   }
-  const options: CliOptions = { input, format, out, epochs: number('--epochs', 10, true), minutes: number('--minutes', 0, false), backend, seed: number('--seed', 1, true), config };
+  const options: CliOptions = { input, format, out, epochs: number('--epochs', 10, true), minutes: number('--minutes', 0, false), backend, seed: number('--seed', 1, true), config, intent: values.has('--intent') };
   const catalog = values.get('--catalog');
   if (catalog !== undefined) options.catalog = catalog;
   return options;
@@ -133,6 +140,49 @@ function vocabulary(log: InteractionLog, catalog: ItemAttributes[]): ItemAttribu
     items.push(category === undefined ? { id } : { id, category });
   }
   return items;
+}
+
+/** Splits each user's events into sessions at 30 minutes of inactivity (seconds or ms timestamps). */
+function sessionsOf(log: InteractionLog): HistoryStep[][] {
+  const sessions: HistoryStep[][] = [];
+  for (const history of log.histories.values()) {
+    let current: HistoryStep[] = [];
+    let last = Number.NEGATIVE_INFINITY;
+    for (const step of history) {
+      const gap = step.time < 1e11 ? 30 * 60 : 30 * 60 * 1000;
+      if (current.length > 0 && step.time - last > gap) {
+        sessions.push(current);
+        current = [];
+      }
+      current.push(step);
+      last = step.time;
+    }
+    if (current.length > 0) sessions.push(current);
+  }
+  return sessions;
+}
+
+async function trainIntent(log: InteractionLog, items: ItemAttributes[], options: CliOptions, out: string): Promise<void> {
+  const sessions = sessionsOf(log);
+  const labelled = sessions.filter((s) => s.some((step) => step.type === 'add_to_cart' || step.type === 'purchase')).length;
+  console.log(`hearth-train: intent model on ${sessions.length} sessions (${labelled} with an add_to_cart or purchase)`);
+  if (labelled === 0) console.log('hearth-train: warning: no add_to_cart / purchase events; the intent model will learn nothing useful');
+  const intent = createIntentModel({ items, seed: options.seed });
+  const epochs = Math.max(1, Math.min(options.epochs, 5));
+  const { loss } = await intent.train(sessions, {
+    epochs,
+    batchSize: 64,
+    onProgress: (p) => {
+      if (p.fraction === 1) console.log(`  intent: ${p.epochs} epochs, loss ${p.loss.toFixed(4)}`);
+    },
+  });
+  const dir = join(out, 'intent');
+  mkdirSync(dir, { recursive: true });
+  const { modelJson, weightData } = saveModelArtifacts(intent);
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
+  writeFileSync(join(dir, 'weights.bin'), weightData);
+  intent.dispose();
+  console.log(`hearth-train: wrote ${join(dir, 'model.json')} (final intent loss ${loss.toFixed(4)})`);
 }
 
 async function main(args: string[]): Promise<number> {
@@ -195,6 +245,7 @@ async function main(args: string[]): Promise<number> {
   writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
   writeFileSync(join(out, 'weights.bin'), weightData);
   model.dispose();
+  if (options.intent) await trainIntent(log, items, options, out);
   console.log(`hearth-train: ${epochsDone} epochs in ${seconds.toFixed(1)} s (last loss ${loss.toFixed(4)}); wrote ${join(out, 'model.json')} and weights.bin (${(weightData.byteLength / 1e6).toFixed(1)} MB)`);
   return 0;
 }

@@ -1,0 +1,39 @@
+import { describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkpointFromArtifacts } from '../../src/model/model-artifacts.js';
+
+/** Runs the training CLI from source, as `npm run train -- …` does. */
+function train(args: string[]): { status: number | null; output: string } {
+  const result = spawnSync(process.execPath, ['bench/run-ts.mjs', 'src/model/cli.ts', ...args], { encoding: 'utf8' });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+describe('hearth-train CLI', () => {
+  test('trains from "user item" lines and a catalog and writes a loadable model.json + weights.bin', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-train-'));
+    const lines = Array.from({ length: 30 }, (_, u) => Array.from({ length: 5 }, (_, t) => `${u} ${(u + t) % 8}`).join('\n')).join('\n');
+    writeFileSync(join(dir, 'log.txt'), lines);
+    writeFileSync(join(dir, 'catalog.json'), JSON.stringify([{ id: '0', title: 'Zero', category: 'a', brand: 'b', price: 3, inStock: true }, { id: 'extra', title: 'Extra', inStock: false }]));
+    const run = train(['--input', join(dir, 'log.txt'), '--catalog', join(dir, 'catalog.json'), '--out', join(dir, 'out'), '--epochs', '1', '--dims', '8', '--blocks', '1', '--heads', '1', '--negatives', '4']);
+    expect(run.output).toContain('wrote');
+    expect(run.status).toBe(0);
+    const checkpoint = checkpointFromArtifacts(JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')), new Uint8Array(readFileSync(join(dir, 'out', 'weights.bin'))));
+    const stored = checkpoint.config as { items: { id: string }[] };
+    expect(stored.items.slice(0, 2).map((i) => i.id)).toEqual(['0', 'extra']);
+    expect(stored.items).toHaveLength(9);
+  }, 60_000);
+
+  test('reports a malformed line by number and a missing file clearly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hearth-train-'));
+    writeFileSync(join(dir, 'bad.txt'), '1 2\n1 3\nnot-a-pair-line with three words\n');
+    const bad = train(['--input', join(dir, 'bad.txt'), '--out', join(dir, 'out')]);
+    expect(bad.status).toBe(1);
+    expect(bad.output).toMatch(/line 3/);
+    const missing = train(['--input', join(dir, 'nope.txt'), '--out', join(dir, 'out')]);
+    expect(missing.status).toBe(2);
+    expect(missing.output).toMatch(/does not exist/);
+  }, 60_000);
+});
