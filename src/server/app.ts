@@ -118,7 +118,19 @@ export async function createAggregationServer(options: AggregationServerOptions)
 
   app.get('/health', async () => {
     const s = coordinator.status();
-    return { status: 'ok', roundId: s.roundId, modelVersion: s.modelVersion, roundStatus: s.status, updates: s.updates, minClients: resolved.minClients };
+    return {
+      status: 'ok',
+      roundId: s.roundId,
+      modelVersion: s.modelVersion,
+      roundStatus: s.status,
+      updates: s.updates,
+      minClients: resolved.minClients,
+      roundsPublished: s.roundsPublished,
+      // Cumulative (ε, δ) of DP-FedAvg so far; null when the server adds no noise.
+      epsilon: s.epsilon,
+      delta: resolved.delta,
+      epsilonBudget: resolved.epsilonBudget ?? null,
+    };
   });
 
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(coordinator, resolved)));

@@ -41,7 +41,7 @@ function post(server: AggregationServer, body: Buffer | string, options: { round
 describe('aggregation server endpoints', () => {
   it('serves health, the round and the model with an ETag and 304', async () => {
     const { server } = await start();
-    expect((await server.app.inject('/health')).json()).toMatchObject({ status: 'ok', roundId: 1, modelVersion: '1' });
+    expect((await server.app.inject('/health')).json()).toMatchObject({ status: 'ok', roundId: 1, modelVersion: '1', epsilon: null, roundsPublished: 0 });
     const round = (await server.app.inject('/v1/round')).json();
     expect(round).toMatchObject({ roundId: 1, modelVersion: '1', epochs: 1, clipBound: 1, noiseSigma: 0, bits: 8, minClients: 3, status: 'open' });
     expect(Date.parse(round.deadline)).toBeGreaterThan(Date.now());
@@ -158,6 +158,9 @@ describe('aggregation server endpoints', () => {
     const metrics = (await server.app.inject('/metrics')).body;
     expect(metrics).toContain('hearth_budget_exhausted 1');
     expect(metrics).toMatch(/hearth_epsilon_spent \d/);
+    const health = (await server.app.inject('/health')).json();
+    expect(health).toMatchObject({ roundsPublished: epsilons.length, delta: 1e-5, epsilonBudget: 12 });
+    expect(health.epsilon).toBeCloseTo(epsilons[epsilons.length - 1] as number, 6);
   });
 
   it('with --robust median, a poisoned minority barely moves the model', async () => {
