@@ -1,0 +1,199 @@
+/**
+ * Builds the Hearth object. This is the core half (see `runtime.ts`): options, consent, the
+ * tracker and the forwarding of every other call to the runtime once it has started. Calls made
+ * before that wait for it; tracked events wait in memory.
+ */
+import { resolveOptions, type HearthOptions } from '../config.js';
+import { HearthError } from '../errors.js';
+import { createLogger, silentLogger, type Logger } from '../logger.js';
+import { browserWindow, detectCapabilities } from '../env.js';
+import { validateCatalog } from '../store/catalog-validation.js';
+import type { TrainingProgress } from '../engine/types.js';
+import { Consent, normaliseScopes } from '../consent/consent.js';
+import { Tracker } from '../tracker/tracker.js';
+import { validateEvent } from '../tracker/validate-event.js';
+import type { TrackEvent } from '../tracker/event-types.js';
+import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
+import type { Hearth } from './types.js';
+
+/** What `createHearth` needs from its surroundings; tests replace any of it. */
+export interface HearthDeps {
+  /** The runtime (linked statically in the npm build, a lazy `import()` in the script tag). */
+  loadRuntime(): Promise<Runtime>;
+  /** The page (default: the global window; `null` for none, e.g. in Node). */
+  window?: (Window & typeof globalThis) | null;
+  /** Global Privacy Control (default: `navigator.globalPrivacyControl`). */
+  gpc?: () => boolean;
+  now?: () => number;
+  newId?: () => string;
+  /** URL of the Hearth script (script-tag builds), handed to the engine to find its worker. */
+  scriptUrl?: string;
+  fetch?: typeof fetch;
+  /** Runs maintenance when the browser is idle (default: requestIdleCallback, else a 5 s timer). */
+  scheduleIdle?: (fn: () => void) => () => void;
+}
+
+/**
+ * Creates a Hearth instance. Options are checked at once (`invalid_options`, `invalid_catalog`);
+ * everything else happens in the background and never throws into the page.
+ *
+ * @example
+ * ```ts
+ * const hearth = createHearth({ consent: 'opt-out' }, { loadRuntime: async () => runtime });
+ * await hearth.ready;
+ * ```
+ */
+export function createHearth(input: HearthOptions | undefined, deps: HearthDeps): Hearth {
+  const options = resolveOptions(input);
+  if (Array.isArray(options.catalog)) validateCatalog(options.catalog);
+  const logger: Logger = options.debug ? createLogger(() => true) : silentLogger;
+  const win = deps.window === undefined ? browserWindow() : (deps.window ?? undefined);
+  const now = deps.now ?? Date.now;
+  const consent = new Consent(options.consent, deps.gpc ?? (() => detectCapabilities().globalPrivacyControl), now);
+  const progressListeners = new Set<(progress: TrainingProgress) => void>();
+  let session: RuntimeSession | undefined;
+  let destroyed = false;
+  /**
+   * Set by `forget()` here or in another tab: nothing is written again in this page's life unless
+   * the shopper grants `personalise` explicitly (writing would recreate the deleted database).
+   */
+  let writesBlocked = false;
+
+  const tracker = new Tracker({
+    logger,
+    flushIntervalMs: options.flushIntervalMs,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    canWrite: () => !writesBlocked && consent.personalise,
+    now,
+    newId: deps.newId,
+  });
+
+  const track = (event: TrackEvent): void => {
+    // After destroy() a malformed event is still a programmer mistake; a valid one is ignored.
+    if (destroyed) validateEvent(event);
+    else tracker.track(event);
+  };
+
+  const context: HearthContext = {
+    options,
+    logger,
+    win,
+    now,
+    consent,
+    tracker,
+    track,
+    writesBlocked: () => writesBlocked,
+    deletedElsewhere() {
+      logger.debug('Another tab deleted the database (forget); this page stops writing.');
+      writesBlocked = true;
+      tracker.clear();
+      consent.reset();
+    },
+    destroyed: () => destroyed,
+    progress(progress) {
+      for (const listener of progressListeners) {
+        try {
+          listener(progress);
+        } catch {
+          // A listener's bug must not stop training.
+        }
+      }
+    },
+    scriptUrl: deps.scriptUrl,
+    fetch: deps.fetch,
+    scheduleIdle: deps.scheduleIdle,
+  };
+
+  const ready: Promise<void> = (async () => {
+    try {
+      const runtime = await deps.loadRuntime();
+      const started = await runtime.start(context);
+      if (destroyed) started.stop();
+      else session = started;
+    } catch (error) {
+      logger.warnOnce('runtime-unavailable', 'Hearth could not load its storage; events stay in memory for this page.', error);
+      tracker.attach(undefined, undefined);
+      return;
+    }
+    if (consent.personalise) await tracker.releaseHeld().catch(() => undefined);
+  })();
+
+  /** Waits for the runtime; rejects when it could not start or the instance was destroyed. */
+  const runtime = async (): Promise<RuntimeSession> => {
+    if (destroyed) throw new HearthError('not_initialised', 'This Hearth instance was destroyed; call init() again.');
+    await ready;
+    if (!session) throw new HearthError('storage_unavailable', 'Hearth could not load its runtime (hearth.runtime.js); only tracking in memory works.');
+    return session;
+  };
+
+  return {
+    ready,
+    track,
+    async flush() {
+      await ready;
+      await tracker.flush();
+    },
+    async setCatalog(items) {
+      validateCatalog(items);
+      await (await runtime()).setCatalog(items);
+    },
+    consent: {
+      mode: options.consent,
+      get: () => consent.effective(),
+      async grant(scopes) {
+        const list = normaliseScopes(scopes);
+        if (list.includes('personalise')) writesBlocked = false;
+        consent.decide(list, true);
+        await ready;
+        await session?.saveConsent();
+        // Checked again inside: a revoke that raced this grant wins.
+        await tracker.releaseHeld();
+      },
+      async revoke(scopes) {
+        const list = normaliseScopes(scopes);
+        consent.decide(list, false);
+        if (list.includes('personalise')) tracker.dropUnwritten();
+        await ready;
+        await session?.saveConsent();
+      },
+      onChange: (listener) => consent.onChange(listener),
+    },
+    recommend: async (recommendOptions) => (await runtime()).recommend(recommendOptions),
+    similarItems: async (itemId, k) => (await runtime()).similarItems(itemId, k),
+    recentlyViewed: async (k) => (await runtime()).recentlyViewed(k),
+    trending: async (k) => (await runtime()).trending(k),
+    intent: async () => (await runtime()).intent(),
+    engine: {
+      info: async () => (await runtime()).info(),
+      train: async (trainOptions) => (await runtime()).train(trainOptions),
+      onProgress(listener) {
+        if (typeof listener !== 'function') throw new HearthError('invalid_argument', 'engine.onProgress(listener) needs a function');
+        progressListeners.add(listener);
+        return () => progressListeners.delete(listener);
+      },
+    },
+    federated: {
+      round: async (roundOptions) => (await runtime()).federatedRound(roundOptions),
+      lastUpload: async () => (await runtime()).lastUpload(),
+    },
+    exportData: async () => (await runtime()).exportData(),
+    async forget() {
+      const started = await runtime();
+      writesBlocked = true;
+      tracker.clear();
+      consent.reset();
+      await started.forget();
+    },
+    on(type, listener) {
+      if (type !== 'event') throw new HearthError('invalid_argument', `on() knows one event type, "event"; got ${JSON.stringify(type)}`);
+      if (typeof listener !== 'function') throw new HearthError('invalid_argument', 'on("event", listener) needs a function');
+      return tracker.on(listener);
+    },
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      if (session) session.stop();
+      else tracker.stop();
+    },
+  };
+}

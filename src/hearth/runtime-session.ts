@@ -1,0 +1,261 @@
+/**
+ * The runtime: the store, the engine client, autocapture, the dataLayer bridge and the query API,
+ * started for one Hearth instance. See `runtime.ts` for why it is a separate half.
+ */
+import { HearthError } from '../errors.js';
+import { validateCatalog } from '../store/catalog-validation.js';
+import type { OpenStoreOptions } from '../store/open-store.js';
+import type { MaintenanceLockOptions } from '../store/maintenance-lock.js';
+import type { CatalogRefreshResult } from '../store/catalog-feed.js';
+import type { ExportedData, HearthStore } from '../store/types.js';
+import type { EngineClient, EngineClientConfig } from '../engine/client-contract.js';
+import type { Recommendation } from '../engine/types.js';
+import type { Logger } from '../logger.js';
+import type { StoredEvent } from '../tracker/event-types.js';
+import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
+import { SESSION_META_KEY } from '../tracker/session.js';
+import { startAutocapture } from '../tracker/autocapture.js';
+import { bridgeDataLayer } from '../tracker/data-layer.js';
+import { checkItemId, checkK, checkRecommendOptions } from './arguments.js';
+import { fallbackEngine } from './fallback-engine.js';
+import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
+
+/** The factories the runtime is built from (real ones in the bundle, fakes in tests). */
+export interface RuntimeParts {
+  openStore(options: OpenStoreOptions): Promise<HearthStore>;
+  withMaintenanceLock<T>(name: string, fn: () => Promise<T> | T, options?: MaintenanceLockOptions): Promise<T | undefined>;
+  refreshCatalogFromFeed(store: HearthStore, url: string, fetchImpl?: typeof fetch, logger?: Logger): Promise<CatalogRefreshResult>;
+  /** Absent where the engine is not bundled; answers then come from non-model fallbacks. */
+  createEngineClient?: (config: EngineClientConfig) => EngineClient;
+}
+
+const VIEW_TYPES: ReadonlySet<string> = new Set(['view_item', 'select_item', 'dwell']);
+
+function defaultIdle(win: (Window & typeof globalThis) | undefined): (fn: () => void) => () => void {
+  return (fn) => {
+    if (win && typeof win.requestIdleCallback === 'function') {
+      const handle = win.requestIdleCallback(fn, { timeout: 10_000 });
+      return () => win.cancelIdleCallback(handle);
+    }
+    const timer = setTimeout(fn, 5_000);
+    return () => clearTimeout(timer);
+  };
+}
+
+/**
+ * @example
+ * ```ts
+ * const runtime = createRuntime({ openStore, withMaintenanceLock, refreshCatalogFromFeed, createEngineClient });
+ * const hearth = createHearth(options, { loadRuntime: async () => runtime });
+ * ```
+ */
+export function createRuntime(parts: RuntimeParts): Runtime {
+  return { start: (context) => startRuntime(parts, context) };
+}
+
+async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<RuntimeSession> {
+  const { options, logger, win, consent, tracker } = ctx;
+  const stops: (() => void)[] = [];
+  let engine: EngineClient | undefined;
+
+  const store = await parts.openStore({
+    name: options.dbName,
+    logger,
+    retention: options.retention,
+    onVersionChange: (change) => {
+      if (change.deleted) ctx.deletedElsewhere();
+    },
+  });
+  const [savedConsent, session] = await Promise.all([store.getMeta(CONSENT_META_KEY), store.getMeta(SESSION_META_KEY)]).catch(
+    () => [undefined, undefined] as const,
+  );
+  // A decision taken on this page before the store opened wins over the stored one.
+  if (consent.decisions().updatedAt === null && isConsentState(savedConsent)) consent.restore(savedConsent);
+  tracker.attach(store, session);
+
+  const usable = (): HearthStore | undefined => (ctx.writesBlocked() ? undefined : store);
+
+  const getEngine = (): EngineClient => {
+    if (engine) return engine;
+    try {
+      engine = parts.createEngineClient
+        ? parts.createEngineClient({
+            dbName: options.dbName,
+            engine: options.engine,
+            federated: options.federated,
+            consent: () => consent.effective(),
+            logger,
+            scriptUrl: ctx.scriptUrl,
+          })
+        : fallbackEngine('The engine is not part of this build.');
+    } catch (error) {
+      logger.warnOnce('engine-create', 'The engine could not be created; recommendations use fallbacks.', error);
+      engine = fallbackEngine(`The engine could not be created: ${String(error)}`);
+    }
+    engine.onProgress((progress) => ctx.progress(progress));
+    return engine;
+  };
+
+  const background = (): void => {
+    if (Array.isArray(options.catalog)) {
+      store.replaceCatalog(validateCatalog(options.catalog)).catch((error: unknown) => logger.warnOnce('catalog', 'Could not store the catalog.', error));
+    } else if (typeof options.catalog === 'string') {
+      const url = win ? new URL(options.catalog, win.location.href).href : options.catalog;
+      parts
+        .refreshCatalogFromFeed(store, url, ctx.fetch, logger)
+        .then((result) => {
+          if (result === 'updated') engine?.catalogChanged();
+        })
+        .catch(() => undefined);
+    }
+    // The engine client is lazy itself: creating it schedules its worker for idle time.
+    if (win) getEngine();
+    if (store.persistent) {
+      const schedule = ctx.scheduleIdle ?? defaultIdle(win);
+      stops.push(
+        schedule(() => {
+          if (ctx.destroyed() || ctx.writesBlocked()) return;
+          parts
+            .withMaintenanceLock(`hearth-maintenance:${options.dbName}`, () => store.enforceRetention(options.retention), { store })
+            .then((removed) => removed && logger.debug(`Retention removed ${removed} old events.`))
+            .catch((error: unknown) => logger.warnOnce('maintenance', 'Maintenance failed; will try on the next page.', error));
+        }),
+      );
+    }
+  };
+
+  const page = (): void => {
+    const doc = win?.document;
+    if (!win || !doc) return;
+    const startPage = (): void => {
+      if (ctx.destroyed()) return;
+      if (options.autocapture) stops.push(startAutocapture(win, options.autocapture, { track: ctx.track, logger, now: ctx.now }));
+      if (options.dataLayer) stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger));
+      // Registered after autocapture so that its dwell and impressions are in the flushed batch.
+      const flushNow = (): void => {
+        tracker.flush().catch(() => undefined);
+      };
+      const onVisibility = (): void => {
+        if (doc.visibilityState === 'hidden') flushNow();
+      };
+      doc.addEventListener('visibilitychange', onVisibility);
+      win.addEventListener('pagehide', flushNow);
+      stops.push(() => {
+        doc.removeEventListener('visibilitychange', onVisibility);
+        win.removeEventListener('pagehide', flushNow);
+      });
+    };
+    if (doc.readyState === 'loading') {
+      doc.addEventListener('DOMContentLoaded', startPage, { once: true });
+      stops.push(() => doc.removeEventListener('DOMContentLoaded', startPage));
+    } else {
+      startPage();
+    }
+  };
+
+  for (const [name, step] of [
+    ['background', background],
+    ['page', page],
+  ] as const) {
+    try {
+      step();
+    } catch (error) {
+      logger.warnOnce(`start-${name}`, `Part of Hearth's start-up (${name}) failed; tracking goes on.`, error);
+    }
+  }
+
+  const recent = (): Promise<StoredEvent[]> => tracker.recent();
+
+  return {
+    async saveConsent() {
+      try {
+        await store.setMeta(CONSENT_META_KEY, consent.decisions());
+      } catch (error) {
+        logger.warnOnce('consent-persist', 'Could not store the consent decision; it applies to this page only.', error);
+      }
+    },
+    async setCatalog(items) {
+      await store.replaceCatalog(validateCatalog(items));
+      engine?.catalogChanged();
+    },
+    async recommend(raw) {
+      const checked = checkRecommendOptions(raw);
+      return getEngine().recommend(checked, await recent());
+    },
+    async similarItems(itemId, k) {
+      return getEngine().similarItems(checkItemId(itemId), checkK(k));
+    },
+    async trending(k) {
+      const count = checkK(k);
+      return getEngine().trending(count, await recent());
+    },
+    async intent() {
+      return getEngine().intent(await recent());
+    },
+    async recentlyViewed(k) {
+      const count = checkK(k);
+      if (!consent.personalise) return [];
+      const s = usable();
+      const stored = s ? await s.readEvents({ limit: 500 }).catch(() => [] as StoredEvent[]) : [];
+      const events = [...stored, ...tracker.unwritten()];
+      const seen: { id: string; event: StoredEvent }[] = [];
+      const ids = new Set<string>();
+      for (let i = events.length - 1; i >= 0 && seen.length < count; i--) {
+        const event = events[i]!;
+        if (!VIEW_TYPES.has(event.type)) continue;
+        for (const id of event.itemIds) {
+          if (ids.has(id) || seen.length >= count) continue;
+          ids.add(id);
+          seen.push({ id, event });
+        }
+      }
+      const catalog = s ? await s.getCatalogItems(seen.map((entry) => entry.id)).catch(() => []) : [];
+      return seen.map(({ id, event }, rank): Recommendation => {
+        const rec: Recommendation = {
+          itemId: id,
+          score: 1 / (rank + 1),
+          because: [{ itemId: id, type: event.type, time: event.time, weight: 1 }],
+          source: 'catalog',
+        };
+        const item = catalog[rank];
+        if (item) rec.item = item;
+        return rec;
+      });
+    },
+    info: () => getEngine().info(),
+    train: (trainOptions) => getEngine().train(trainOptions),
+    federatedRound: (roundOptions) => getEngine().federatedRound(roundOptions),
+    lastUpload: () => getEngine().lastUpload(),
+    async exportData(): Promise<ExportedData> {
+      await tracker.flush();
+      const s = usable();
+      return s ? s.exportAll() : { exportedAt: ctx.now(), events: [], catalog: [], meta: {}, checkpoints: [] };
+    },
+    async forget() {
+      // The worker holds its own connection: close it first or the deletion waits for it.
+      if (engine) await engine.reset();
+      try {
+        await store.destroy();
+      } catch (error) {
+        throw error instanceof HearthError ? error : new HearthError('storage_unavailable', `Could not delete the database: ${String(error)}`);
+      }
+    },
+    stop() {
+      for (const stop of stops.splice(0)) {
+        try {
+          stop();
+        } catch {
+          // Best effort.
+        }
+      }
+      tracker
+        .flush()
+        .catch(() => undefined)
+        .finally(() => {
+          tracker.stop();
+          store.close();
+        });
+      engine?.dispose();
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Hearth: privacy-first, on-device personalisation. The public API — nothing else is exported.
+ * Importing this module touches no browser global; `init()` does the work.
+ */
+import { createHearth } from './hearth/create-hearth.js';
+import { runtime } from './hearth/runtime-bundle.js';
+import type { HearthOptions } from './config.js';
+import type { Hearth } from './hearth/types.js';
+
+export { HearthError, hasErrorCode } from './errors.js';
+export { EVENT_TYPES } from './tracker/event-types.js';
+
+/**
+ * Starts Hearth on this page: checks `options` at once (throws `HearthError('invalid_options')` or
+ * `'invalid_catalog'`), then opens the on-device store and starts autocapture in the background.
+ *
+ * @example
+ * ```ts
+ * import { init } from 'hearth';
+ * const hearth = init({ consent: 'opt-in', catalog: '/catalog.json' });
+ * consentBanner.onAccept(() => hearth.consent.grant(['personalise']));
+ * hearth.track({ type: 'add_to_cart', items: [{ item_id: 'sku-1', price: 12, quantity: 1 }] });
+ * ```
+ */
+export function init(options?: HearthOptions): Hearth {
+  return createHearth(options, { loadRuntime: () => Promise.resolve(runtime) });
+}
+
+export type { HearthOptions, AutocaptureOptions } from './config.js';
+export type { Hearth, HearthConsent, TrainResult } from './hearth/types.js';
+export type { HearthErrorCode } from './errors.js';
+export type { EventType, EventItem, TrackEvent, StoredEvent } from './tracker/event-types.js';
+export type { ConsentMode, ConsentScope } from './consent/consent.js';
+export type { CatalogItem, ConsentState, ExportedData, RetentionPolicy } from './store/types.js';
+export type {
+  RecommendOptions,
+  RecommendFilter,
+  RecommendBoost,
+  Recommendation,
+  RecommendationSource,
+  Explanation,
+  IntentScore,
+  EngineInfo,
+  BackendName,
+  TrainingProgress,
+} from './engine/types.js';
+export type { EngineOptions } from './engine/options.js';
+export type { FederatedOptions } from './federated/options.js';
+export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './federated/client.js';

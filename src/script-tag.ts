@@ -1,0 +1,165 @@
+/**
+ * The script-tag build (`dist/hearth.iife.js`, global `Hearth`). It configures itself from its own
+ * `data-*` attributes and replays the pre-init queue:
+ *
+ * ```html
+ * <script>window.hearth = window.hearth || []; hearth.push(['track', { type: 'page_view' }]);</script>
+ * <script src="/hearth/hearth.iife.js" data-consent="opt-in" data-catalog="/catalog.json" async></script>
+ * ```
+ *
+ * The tag holds the tracker only; the store and the engine client live in `hearth.runtime.js`,
+ * loaded with `import()` from next to the tag (or `data-runtime`), so the tag stays small and
+ * tracking starts before storage is ready. It sets no cookie and, besides its own files and the
+ * catalog feed, makes no request; it needs neither `unsafe-eval` nor `unsafe-inline`.
+ */
+import { createHearth } from './hearth/create-hearth.js';
+import type { HearthOptions } from './config.js';
+import type { Hearth } from './hearth/types.js';
+import type { Runtime } from './hearth/runtime.js';
+
+export { HearthError, hasErrorCode } from './errors.js';
+export { EVENT_TYPES } from './tracker/event-types.js';
+
+/** The live instance as `window.hearth`: the Hearth object plus a `push` that runs commands at once. */
+export type LiveHearth = Hearth & { push(...commands: unknown[]): number };
+
+type QueueWindow = Window & typeof globalThis & { hearth?: unknown };
+
+const script: HTMLScriptElement | null =
+  typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
+let live: LiveHearth | undefined;
+
+function warn(message: string, detail?: unknown): void {
+  if (typeof console !== 'undefined') console.warn('[hearth]', message, detail ?? '');
+}
+
+function runtimeUrl(): string {
+  const base = script?.src || (typeof location !== 'undefined' ? location.href : '');
+  return new URL(script?.dataset.runtime || 'hearth.runtime.js', base).href;
+}
+
+async function loadRuntime(): Promise<Runtime> {
+  // A computed specifier: bundlers leave it alone, the browser loads the file next to the tag.
+  const url = runtimeUrl();
+  const module = (await import(/* @vite-ignore */ url)) as { runtime: Runtime };
+  return module.runtime;
+}
+
+/** Options from the tag's `data-*` attributes. */
+export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
+  const options: Record<string, unknown> = {};
+  const flag = (value: string | undefined): boolean | undefined => (value === undefined ? undefined : value !== 'false');
+  if (data.consent !== undefined) options.consent = data.consent;
+  if (data.catalog) options.catalog = data.catalog;
+  if (data.autocapture !== undefined) options.autocapture = flag(data.autocapture);
+  if (data.datalayer !== undefined) options.dataLayer = data.datalayer === '' || data.datalayer === 'true' ? true : data.datalayer === 'false' ? false : data.datalayer;
+  if (data.debug !== undefined) options.debug = flag(data.debug);
+  if (data.dbName !== undefined) options.dbName = data.dbName;
+  if (data.worker || data.modelUrl) {
+    const engine: Record<string, string> = {};
+    if (data.worker) engine.workerUrl = data.worker;
+    if (data.modelUrl) engine.modelUrl = data.modelUrl;
+    options.engine = engine;
+  }
+  if (data.federatedServer) options.federated = { serverUrl: data.federatedServer, siteKey: data.siteKey ?? '' };
+  return options as HearthOptions;
+}
+
+function isCommand(value: unknown): value is ArrayLike<unknown> {
+  return Array.isArray(value) || Object.prototype.toString.call(value) === '[object Arguments]';
+}
+
+/** Runs one queued command; a bad one is logged and skipped. */
+function run(hearth: Hearth, command: unknown): void {
+  const report = (error: unknown): void => warn(`The command ${JSON.stringify(isCommand(command) ? command[0] : command)} failed and was skipped.`, error);
+  try {
+    if (!isCommand(command)) throw new TypeError('A command is an array like ["track", { type: "page_view" }]');
+    const [name, a, b] = Array.from(command);
+    if (name === 'track') hearth.track(a as never);
+    else if (name === 'setCatalog') hearth.setCatalog(a as never).catch(report);
+    else if (name === 'consent' && (a === 'grant' || a === 'revoke')) hearth.consent[a](b as never).catch(report);
+    else if (name === 'flush') hearth.flush().catch(report);
+    else if (name === 'forget') hearth.forget().catch(report);
+    else if (name === 'on') hearth.on(a as 'event', b as never);
+    else if (name === 'init') warn('Hearth is already initialised; ["init"] was skipped.');
+    else throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, init');
+  } catch (error) {
+    report(error);
+  }
+}
+
+function queued(): unknown[] {
+  const win = window as QueueWindow;
+  return Array.isArray(win.hearth) ? win.hearth.slice() : [];
+}
+
+/**
+ * Starts Hearth (once per page), replays the queued commands in order and makes `window.hearth`
+ * the live instance. A second call returns the first instance.
+ *
+ * @example
+ * ```ts
+ * const hearth = Hearth.init({ consent: 'opt-out' });
+ * ```
+ */
+export function init(options?: HearthOptions): LiveHearth {
+  if (live) {
+    warn('Hearth is already initialised on this page; returning that instance.');
+    return live;
+  }
+  const hearth = createHearth(options, { loadRuntime, scriptUrl: script?.src || undefined });
+  const pending = typeof window === 'undefined' ? [] : queued();
+  live = Object.assign(hearth, {
+    push(...commands: unknown[]): number {
+      for (const command of commands) run(hearth, command);
+      return 0;
+    },
+  });
+  for (const command of pending) if (!(isCommand(command) && command[0] === 'init')) run(hearth, command);
+  if (typeof window !== 'undefined') (window as QueueWindow).hearth = live;
+  return live;
+}
+
+function start(options: HearthOptions): void {
+  try {
+    init(options);
+  } catch (error) {
+    // A misconfigured tag: say so loudly, but never break the page.
+    if (typeof console !== 'undefined') console.error('[hearth] Not started:', error instanceof Error ? error.message : error);
+  }
+}
+
+function autoInit(tag: HTMLScriptElement): void {
+  const fromTag = optionsFromAttributes(tag.dataset);
+  if (tag.dataset.autoInit !== 'false') {
+    start(fromTag);
+    return;
+  }
+  // Wait for ['init', options] in the queue (already there or pushed later), or Hearth.init().
+  const win = window as QueueWindow;
+  const initOf = (command: unknown): HearthOptions | undefined =>
+    isCommand(command) && command[0] === 'init' ? { ...fromTag, ...((command[1] as HearthOptions | undefined) ?? {}) } : undefined;
+  for (const command of queued()) {
+    const options = initOf(command);
+    if (options) return start(options);
+  }
+  const queue: unknown[] = queued();
+  win.hearth = queue;
+  queue.push = (...commands: unknown[]): number => {
+    Array.prototype.push.apply(queue, commands);
+    if (live) return 0;
+    for (const command of commands) {
+      const options = initOf(command);
+      if (options) start(options);
+    }
+    return queue.length;
+  };
+}
+
+if (script) {
+  try {
+    autoInit(script);
+  } catch (error) {
+    warn('Auto-init failed.', error);
+  }
+}
