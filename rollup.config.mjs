@@ -19,6 +19,8 @@ const outputs = [
   { input: 'src/index.ts', file: 'dist/hearth.js', format: 'es', bundle: 'none', minify: false, target: 'browser' },
   // Script tag: one minified IIFE exposing the global `Hearth`; no tfjs (size-tested).
   { input: 'src/script-tag.ts', file: 'dist/hearth.iife.js', format: 'iife', name: 'Hearth', bundle: 'all', minify: true, target: 'browser' },
+  // The script tag's lazily imported half: the store and the engine client (no tfjs), ESM next to the tag.
+  { input: 'src/hearth/runtime-bundle.ts', file: 'dist/hearth.runtime.js', format: 'es', bundle: 'all', minify: true, target: 'browser' },
   // The engine worker: the only output that contains tfjs.
   { input: 'workers/engine.worker.ts', file: 'dist/hearth.worker.js', format: 'es', bundle: 'all', minify: true, target: 'browser' },
   // The aggregation server and its CLIs (Node).
