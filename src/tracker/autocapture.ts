@@ -52,7 +52,9 @@ function attr(sources: readonly (AttributeSource | null | undefined)[], name: st
 function numberAttr(sources: readonly (AttributeSource | null | undefined)[], name: string, integer: boolean): number | undefined {
   const raw = attr(sources, name);
   if (raw === undefined) return undefined;
-  const value = Number(raw.replace(/[^0-9.eE+-]/g, ''));
+  // Tolerates currency signs and thousands separators ("€1,299.00"); text without digits is skipped.
+  const cleaned = raw.replace(/[^0-9.eE+-]/g, '');
+  const value = /\d/.test(cleaned) ? Number(cleaned) : Number.NaN;
   if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) return undefined;
   return value;
 }
