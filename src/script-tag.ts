@@ -55,6 +55,7 @@ export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
   if (data.datalayer !== undefined) options.dataLayer = data.datalayer === '' || data.datalayer === 'true' ? true : data.datalayer === 'false' ? false : data.datalayer;
   if (data.debug !== undefined) options.debug = flag(data.debug);
   if (data.dbName !== undefined) options.dbName = data.dbName;
+  if (data.flushInterval !== undefined) options.flushIntervalMs = Number(data.flushInterval);
   if (data.worker || data.modelUrl) {
     const engine: Record<string, string> = {};
     if (data.worker) engine.workerUrl = data.worker;

@@ -13,7 +13,7 @@ import type { Recommendation } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
-import { SESSION_META_KEY } from '../tracker/session.js';
+import { SESSION_META_KEY, randomId } from '../tracker/session.js';
 import { startAutocapture } from '../tracker/autocapture.js';
 import { bridgeDataLayer } from '../tracker/data-layer.js';
 import { checkItemId, checkK, checkRecommendOptions } from './arguments.js';
@@ -27,6 +27,21 @@ export interface RuntimeParts {
   refreshCatalogFromFeed(store: HearthStore, url: string, fetchImpl?: typeof fetch, logger?: Logger): Promise<CatalogRefreshResult>;
   /** Absent where the engine is not bundled; answers then come from non-model fallbacks. */
   createEngineClient?: (config: EngineClientConfig) => EngineClient;
+}
+
+/** localStorage key prefix of the events stashed at page exit (see `stash` below). */
+export const STASH_PREFIX = 'hearth-unload:';
+
+function isStoredEventLike(value: unknown): value is StoredEvent {
+  const e = value as Partial<StoredEvent> | null;
+  return (
+    typeof e === 'object' && e !== null && typeof e.type === 'string' && typeof e.time === 'number' &&
+    typeof e.session === 'string' && Array.isArray(e.items) && Array.isArray(e.itemIds)
+  );
+}
+
+function eventKey(e: StoredEvent): string {
+  return `${e.type}|${e.time}|${e.session}|${e.itemIds.join(',')}|${e.search_term ?? ''}|${e.page_path ?? ''}`;
 }
 
 const VIEW_TYPES: ReadonlySet<string> = new Set(['view_item', 'select_item', 'dwell']);
@@ -74,6 +89,61 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
   tracker.attach(store, session);
 
   const usable = (): HearthStore | undefined => (ctx.writesBlocked() ? undefined : store);
+  const canWrite = (): boolean => consent.personalise && !ctx.writesBlocked();
+
+  /*
+   * Chromium drops IndexedDB transactions started in `pagehide` when a navigation follows (the
+   * page is frozen or torn down before they commit), so a click followed at once by navigation
+   * would lose its events. On hide the unwritten events are also stashed in localStorage
+   * (synchronous, same device, same consent); the next page of this shop drains the stash into the
+   * store, skipping events that did get written. A page that becomes visible again clears its stash.
+   */
+  const stashKey = `${STASH_PREFIX}${options.dbName}:${randomId()}`;
+  const storage = (): Storage | undefined => {
+    try {
+      return win?.localStorage ?? undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const stash = (): void => {
+    const events = tracker.unwritten();
+    if (!store.persistent || !canWrite() || events.length === 0) return;
+    try {
+      storage()?.setItem(stashKey, JSON.stringify(events));
+    } catch {
+      // Full or blocked: the IndexedDB flush may still make it.
+    }
+  };
+  const clearStash = (): void => {
+    try {
+      storage()?.removeItem(stashKey);
+    } catch {
+      // Nothing to clear.
+    }
+  };
+  const drainStashes = async (): Promise<void> => {
+    const ls = storage();
+    if (!ls || !store.persistent) return;
+    const prefix = `${STASH_PREFIX}${options.dbName}:`;
+    const found: StoredEvent[] = [];
+    for (const key of Object.keys(ls)) {
+      if (!key.startsWith(prefix)) continue;
+      try {
+        const parsed: unknown = JSON.parse(ls.getItem(key) ?? '[]');
+        if (Array.isArray(parsed)) found.push(...parsed.filter(isStoredEventLike));
+      } catch {
+        // A corrupt stash is dropped.
+      }
+      ls.removeItem(key);
+    }
+    if (found.length === 0 || !canWrite()) return;
+    const since = Math.min(...found.map((e) => e.time));
+    const written = new Set((await store.readEvents({ since })).map(eventKey));
+    const fresh = found.filter((e) => !written.has(eventKey(e)));
+    if (fresh.length) await store.appendEvents(fresh);
+  };
+  drainStashes().catch((error: unknown) => logger.warnOnce('stash-drain', 'Could not recover events kept at the last page exit.', error));
 
   const getEngine = (): EngineClient => {
     if (engine) return engine;
@@ -133,16 +203,20 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       if (options.dataLayer) stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger));
       // Registered after autocapture so that its dwell and impressions are in the flushed batch.
       const flushNow = (): void => {
+        stash();
         tracker.flush().catch(() => undefined);
       };
       const onVisibility = (): void => {
         if (doc.visibilityState === 'hidden') flushNow();
+        else clearStash();
       };
       doc.addEventListener('visibilitychange', onVisibility);
       win.addEventListener('pagehide', flushNow);
+      win.addEventListener('pageshow', clearStash);
       stops.push(() => {
         doc.removeEventListener('visibilitychange', onVisibility);
         win.removeEventListener('pagehide', flushNow);
+        win.removeEventListener('pageshow', clearStash);
       });
     };
     if (doc.readyState === 'loading') {
@@ -232,6 +306,12 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       return s ? s.exportAll() : { exportedAt: ctx.now(), events: [], catalog: [], meta: {}, checkpoints: [] };
     },
     async forget() {
+      try {
+        const ls = storage();
+        for (const key of ls ? Object.keys(ls) : []) if (key.startsWith(`${STASH_PREFIX}${options.dbName}:`)) ls!.removeItem(key);
+      } catch {
+        // No localStorage: nothing stashed.
+      }
       // The worker holds its own connection: close it first or the deletion waits for it.
       if (engine) await engine.reset();
       try {
