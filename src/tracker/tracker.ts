@@ -16,6 +16,8 @@ import { SESSION_META_KEY, SessionClock } from './session.js';
 
 /** Events kept in memory without consent, for replay on grant (oldest dropped first). */
 export const MAX_HELD = 1_000;
+/** Most events written in one transaction. */
+export const MAX_BATCH = 500;
 /** Events of a memory-only store handed to the engine as `recent`. */
 export const MAX_RECENT = 200;
 
@@ -183,19 +185,26 @@ export class Tracker {
   }
 
   private async writeBatch(): Promise<void> {
-    const store = this.store;
-    if (!store || this.pending.length === 0 || this.stopped) return;
+    // One transaction per MAX_BATCH events keeps each write short; each is all-or-nothing.
+    while (this.store && this.pending.length > 0 && !this.stopped) {
+      if (!(await this.writeOnce(this.store))) break;
+    }
+  }
+
+  /** Writes the oldest pending events; false when it failed (they are kept for one retry). */
+  private async writeOnce(store: HearthStore): Promise<boolean> {
     if (!this.options.canWrite()) {
       this.pending = [];
-      return;
+      return false;
     }
-    const batch = this.pending;
-    this.pending = [];
+    const batch = this.pending.slice(0, MAX_BATCH);
+    this.pending = this.pending.slice(MAX_BATCH);
     this.inflight = batch;
     try {
       await store.appendEvents(batch);
       const session = this.sessions?.snapshot();
       if (session) await store.setMeta(SESSION_META_KEY, session);
+      return true;
     } catch (error) {
       // The store already retried quota errors and falls back to memory on broken databases, so
       // this is rare; keep the events for one more try rather than loop forever.
@@ -204,6 +213,7 @@ export class Tracker {
       for (const event of retried) retriedOnce.add(event);
       this.pending = [...retried, ...this.pending];
       if (this.pending.length) this.schedule();
+      return false;
     } finally {
       this.inflight = [];
     }

@@ -116,6 +116,22 @@ describe('the Hearth object', () => {
     expect(new Set(events.map((e) => e.session)).size).toBe(1);
   });
 
+  it('splits a large backlog into transactions of at most 500 events, losing none', async () => {
+    const { hearth, stores, dbName } = setup({ consent: 'opt-out' });
+    await hearth.ready;
+    const sizes: number[] = [];
+    const store = stores[0]!;
+    const append = store.appendEvents.bind(store);
+    store.appendEvents = async (events) => {
+      sizes.push(events.length);
+      return append(events);
+    };
+    for (let i = 0; i < 1_200; i++) hearth.track(view(`sku-${i}`));
+    await hearth.flush();
+    expect(sizes).toEqual([500, 500, 200]);
+    expect(await storedEvents(dbName)).toHaveLength(1_200);
+  });
+
   it('writes on its own after the flush interval', async () => {
     const { hearth, dbName } = setup({ consent: 'opt-out', flushIntervalMs: 20 });
     hearth.track(view('timer'));
