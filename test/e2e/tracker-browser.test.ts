@@ -135,6 +135,37 @@ describe('the script tag in Chromium', () => {
     await page.close();
   });
 
+  it('opt-in by default: nothing is written before consent, the held events are written on grant', async () => {
+    const page = await browser.newPage();
+    await openShop(page, '/test/fixtures/tracker/optin.html');
+    const before = await page.evaluate(async () => {
+      const hearth = (window as unknown as { hearth: { track(e: unknown): void; flush(): Promise<void>; consent: { get(): unknown } } }).hearth;
+      hearth.track({ type: 'view_item', items: [{ item_id: 'held-1' }] });
+      await hearth.flush();
+      return { consent: hearth.consent.get(), databases: (await indexedDB.databases()).map((db) => db.name) };
+    });
+    expect(before.consent).toEqual({ personalise: false, contribute: false, updatedAt: null });
+    if (before.databases.includes('optin-e2e')) expect(await readEvents(page, 'optin-e2e')).toEqual([]);
+    await page.evaluate(() => (window as unknown as { hearth: { push(...c: unknown[]): number } }).hearth.push(['consent', 'grant', ['personalise']]));
+    await page.waitForTimeout(100);
+    await flush(page);
+    expect((await readEvents(page, 'optin-e2e')).map((e) => e.itemIds[0])).toEqual(['held-1']);
+    // A reload remembers the decision.
+    await openShop(page, '/test/fixtures/tracker/optin.html?reload');
+    expect(await page.evaluate(() => (window as unknown as { hearth: { consent: { get(): { personalise: boolean } } } }).hearth.consent.get().personalise)).toBe(true);
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it('data-auto-init="false" waits for a queued ["init", options], then replays the queue in order', async () => {
+    const page = await browser.newPage();
+    await openShop(page, '/test/fixtures/tracker/noauto.html');
+    await flush(page);
+    expect((await readEvents(page, 'noauto-e2e')).map((e) => e.itemIds[0])).toEqual(['queued-1', 'queued-2', 'live-3']);
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
   it('three tabs writing at once lose no event', async () => {
     const pages = await Promise.all([browser.newPage(), browser.newPage(), browser.newPage()]);
     await Promise.all(pages.map((page) => openShop(page, '/test/fixtures/tracker/bulk.html?tabs')));
