@@ -178,11 +178,21 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     },
     exportData: async () => (await runtime()).exportData(),
     async forget() {
-      const started = await runtime();
+      if (destroyed) throw new HearthError('not_initialised', 'This Hearth instance was destroyed; call init() again.');
       writesBlocked = true;
       tracker.clear();
       consent.reset();
-      await started.forget();
+      await ready;
+      if (session) return session.forget();
+      // The runtime never loaded, but an earlier page may have left a database: delete it directly.
+      const factory = win?.indexedDB;
+      if (factory) {
+        await new Promise<void>((resolve, reject) => {
+          const request = factory.deleteDatabase(options.dbName);
+          request.onsuccess = () => resolve();
+          request.onerror = () => reject(new HearthError('storage_unavailable', `Could not delete the database "${options.dbName}"`));
+        });
+      }
     },
     on(type, listener) {
       if (type !== 'event') throw new HearthError('invalid_argument', `on() knows one event type, "event"; got ${JSON.stringify(type)}`);

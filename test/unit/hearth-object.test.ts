@@ -140,6 +140,23 @@ describe('the Hearth object', () => {
     expect((await storedEvents(dbName)).map((e) => e.itemIds[0])).toEqual(['timer']);
   });
 
+  it('applies retention at idle time, under the maintenance lock', async () => {
+    const idle: (() => void)[] = [];
+    const now = Date.now();
+    const { hearth, dbName } = setup(
+      { consent: 'opt-out', retention: { maxAgeDays: 30 } },
+      { scheduleIdle: (fn) => (idle.push(fn), () => undefined) },
+    );
+    await hearth.ready;
+    hearth.track({ ...view('too-old'), timestamp: now - 40 * 86_400_000 });
+    hearth.track({ ...view('recent'), timestamp: now - 86_400_000 });
+    await hearth.flush();
+    expect(idle).toHaveLength(1);
+    idle[0]!();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await storedEvents(dbName)).map((e) => e.itemIds[0])).toEqual(['recent']);
+  });
+
   it('throws invalid_event for a malformed event and stores nothing of it', async () => {
     const { hearth, dbName } = setup({ consent: 'opt-out' });
     expect(() => hearth.track({ type: 'add_to_cart', items: [{ item_id: 'a', quantity: -2 }] })).toThrow(/quantity/);
