@@ -178,8 +178,20 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
         })
         .catch(() => undefined);
     }
-    // The engine client is lazy itself: creating it schedules its worker for idle time.
-    if (win) getEngine();
+    // The engine client is lazy itself: creating it schedules its worker (and automatic training)
+    // for idle time. Without the personalise scope there is nothing to learn from, so it is not
+    // created (nor its worker downloaded) until consent is granted or the page asks the engine.
+    if (win) {
+      if (consent.personalise) getEngine();
+      else {
+        const off = consent.onChange((state) => {
+          if (!state.personalise) return;
+          off();
+          getEngine();
+        });
+        stops.push(off);
+      }
+    }
     if (store.persistent) {
       const schedule = ctx.scheduleIdle ?? defaultIdle(win);
       stops.push(
