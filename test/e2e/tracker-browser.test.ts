@@ -166,6 +166,43 @@ describe('the script tag in Chromium', () => {
     await page.close();
   });
 
+  it('a product page gives view_item, and dwell counts only the time the tab was visible', async () => {
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      let state: DocumentVisibilityState = 'visible';
+      Object.defineProperty(document, 'visibilityState', { get: () => state });
+      (window as unknown as { setVisibility(v: DocumentVisibilityState): void }).setVisibility = (v) => {
+        state = v;
+        document.dispatchEvent(new Event('visibilitychange'));
+      };
+    });
+    await openShop(page, '/test/fixtures/tracker/product.html');
+    await page.evaluate(() => {
+      const w = window as unknown as { seen: unknown[]; hearth: { on(t: 'event', l: (e: unknown) => void): void } };
+      w.seen = [];
+      w.hearth.on('event', (e) => w.seen.push(e));
+    });
+    await page.click('#buy');
+    await page.waitForTimeout(800);
+    await page.evaluate(() => (window as unknown as { setVisibility(v: string): void }).setVisibility('hidden'));
+    await page.waitForTimeout(1_500);
+    await page.evaluate(() => (window as unknown as { setVisibility(v: string): void }).setVisibility('visible'));
+    await page.waitForTimeout(600);
+    await page.evaluate(() => history.pushState({}, '', '/elsewhere'));
+    await flush(page);
+    const events = await readEvents(page, 'product-e2e');
+    expect(events.find((e) => e.type === 'view_item')?.items[0]).toMatchObject({ item_id: 'sku-9', price: 99 });
+    expect(events.find((e) => e.type === 'add_to_cart')?.items[0]).toMatchObject({ item_id: 'sku-9', price: 99 });
+    const dwells = events.filter((e) => e.type === 'dwell').map((e) => e.duration_ms!);
+    expect(dwells).toHaveLength(2);
+    expect(dwells[0]).toBeGreaterThanOrEqual(700);
+    expect(dwells[0]).toBeLessThan(1_400); // the 1.5 s hidden are not counted
+    expect(dwells[1]).toBeGreaterThanOrEqual(500);
+    expect(dwells[1]).toBeLessThan(1_200);
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
   it('three tabs writing at once lose no event', async () => {
     const pages = await Promise.all([browser.newPage(), browser.newPage(), browser.newPage()]);
     await Promise.all(pages.map((page) => openShop(page, '/test/fixtures/tracker/bulk.html?tabs')));
