@@ -56,8 +56,9 @@ export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
   if (data.debug !== undefined) options.debug = flag(data.debug);
   if (data.dbName !== undefined) options.dbName = data.dbName;
   if (data.flushInterval !== undefined) options.flushIntervalMs = Number(data.flushInterval);
-  if (data.worker || data.modelUrl) {
-    const engine: Record<string, string> = {};
+  if (data.worker || data.modelUrl || data.engine !== undefined) {
+    const engine: Record<string, unknown> = {};
+    if (data.engine !== undefined) engine.enabled = flag(data.engine);
     if (data.worker) engine.workerUrl = data.worker;
     if (data.modelUrl) engine.modelUrl = data.modelUrl;
     options.engine = engine;

@@ -181,7 +181,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     // The engine client is lazy itself: creating it schedules its worker (and automatic training)
     // for idle time. Without the personalise scope there is nothing to learn from, so it is not
     // created (nor its worker downloaded) until consent is granted or the page asks the engine.
-    if (win) {
+    if (win && options.engine.enabled !== false) {
       if (consent.personalise) getEngine();
       else {
         const off = consent.onChange((state) => {
