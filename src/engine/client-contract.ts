@@ -6,7 +6,7 @@
  * to this, after validating their arguments.
  */
 import type { StoredEvent } from '../tracker/event-types.js';
-import type { ConsentState } from '../store/types.js';
+import type { ConsentState, HearthStore } from '../store/types.js';
 import type { Logger } from '../logger.js';
 import type { FederatedOptions } from '../federated/options.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
@@ -26,6 +26,13 @@ export interface EngineClientConfig {
    * next to it when `engine.workerUrl` is not set.
    */
   scriptUrl?: string;
+  /**
+   * The page's store, when it has one: the page-side fallbacks (no worker) read the catalog and
+   * the stored events from it. Optional; without it the fallbacks use `recent` alone.
+   */
+  store?: Pick<HearthStore, 'getCatalog' | 'readEvents'>;
+  /** Creates the worker (tests); default `new Worker(url, { type: 'module' })`. */
+  createWorker?: (url: URL | string) => Worker;
 }
 
 /**
