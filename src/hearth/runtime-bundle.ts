@@ -5,6 +5,7 @@
 import { openStore } from '../store/open-store.js';
 import { withMaintenanceLock } from '../store/maintenance-lock.js';
 import { refreshCatalogFromFeed } from '../store/catalog-feed.js';
+import { createEngineClient } from '../engine/client.js';
 import { createRuntime } from './runtime-session.js';
 
 /**
@@ -13,4 +14,4 @@ import { createRuntime } from './runtime-session.js';
  * const hearth = createHearth(options, { loadRuntime: async () => runtime });
  * ```
  */
-export const runtime = /* @__PURE__ */ createRuntime({ openStore, withMaintenanceLock, refreshCatalogFromFeed });
+export const runtime = /* @__PURE__ */ createRuntime({ openStore, withMaintenanceLock, refreshCatalogFromFeed, createEngineClient });
