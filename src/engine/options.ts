@@ -17,4 +17,10 @@ export interface EngineOptions {
   autoTrain?: boolean;
   recommender?: Partial<RecommenderConfig>;
   intent?: Partial<IntentConfig>;
+  /** Epochs over the local events per training run (default 2). */
+  trainEpochs?: number;
+  /** Automatic training waits for this many new events since the last run (default 20). */
+  trainAfterEvents?: number;
+  /** Train on at most this many of the newest events (default 5,000). */
+  maxTrainEvents?: number;
 }
