@@ -289,6 +289,52 @@ describe('the script tag in Chromium', () => {
     await page.close();
   });
 
+  it('with the engine on, the API answers and forget() still deletes everything (the worker closes first)', async () => {
+    // No CSP here: the engine's worker may need 'wasm-unsafe-eval', which is the engine's concern.
+    const plain = await startStaticServer();
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${plain.origin}/test/fixtures/tracker/engine.html`);
+      await page.waitForFunction(() => {
+        const live = (window as unknown as { hearth?: unknown }).hearth;
+        return typeof live === 'object' && live !== null && !Array.isArray(live);
+      });
+      const out = await page.evaluate(async () => {
+        type Api = {
+          ready: Promise<void>;
+          setCatalog(items: unknown[]): Promise<void>;
+          track(e: unknown): void;
+          recommend(o: unknown): Promise<{ itemId: string }[]>;
+          trending(k: number): Promise<{ itemId: string }[]>;
+          intent(): Promise<{ cart: number; purchase: number }>;
+          engine: { info(): Promise<{ status: string }> };
+          forget(): Promise<void>;
+        };
+        const hearth = (window as unknown as { hearth: Api }).hearth;
+        await hearth.ready;
+        await hearth.setCatalog([{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }, { id: 'c', title: 'C' }]);
+        hearth.track({ type: 'view_item', items: [{ item_id: 'a' }] });
+        hearth.track({ type: 'add_to_cart', items: [{ item_id: 'b' }] });
+        const recommended = await hearth.recommend({ k: 2 });
+        const trending = await hearth.trending(2);
+        const intent = await hearth.intent();
+        const info = await hearth.engine.info();
+        await hearth.forget();
+        return { recommended, trending, intent, status: info.status, databases: (await indexedDB.databases()).map((db) => db.name) };
+      });
+      expect(out.recommended.length).toBeLessThanOrEqual(2);
+      expect(out.trending.length).toBeLessThanOrEqual(2);
+      expect(out.intent.cart).toBeGreaterThanOrEqual(0);
+      expect(out.intent.cart).toBeLessThanOrEqual(1);
+      expect(['idle', 'starting', 'ready', 'training', 'fallback']).toContain(out.status);
+      expect(out.databases).not.toContain('engine-e2e');
+      expect(errorsOf(page)).toEqual([]);
+    } finally {
+      await page.close();
+      await plain.close();
+    }
+  });
+
   it('track() stays within its budget: median under 0.05 ms over 10,000 calls', async () => {
     const page = await browser.newPage();
     await openShop(page, '/test/fixtures/tracker/bulk.html?bench');
