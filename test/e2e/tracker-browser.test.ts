@@ -203,6 +203,21 @@ describe('the script tag in Chromium', () => {
     await page.close();
   });
 
+  it('autocapture and the dataLayer bridge skip what they cannot read and never throw', async () => {
+    const page = await browser.newPage();
+    await openShop(page, '/test/fixtures/tracker/odd.html');
+    for (const id of ['#empty-sku', '#blank-sku', '#bad-action', '#orphan-action', '#svg-target', '#search-blank', '#search-noinput']) await page.click(id);
+    await page.evaluate(() => {
+      const w = window as unknown as { dataLayer: unknown[] };
+      w.dataLayer.push(undefined, { event: 'view_item', ecommerce: 'nope' }, { event: 'view_item', ecommerce: { items: [{ item_id: 'dl-late' }] } });
+    });
+    await flush(page);
+    const summary = (await readEvents(page, 'odd-e2e')).map((e) => `${e.type}:${e.itemIds.join('+')}`);
+    expect(summary.filter((s) => !s.startsWith('page_view'))).toEqual(['purchase:dl-ok', 'select_item:sku-x', 'select_item:sku-ok', 'view_item:dl-late']);
+    expect(errorsOf(page)).toEqual([]);
+    await page.close();
+  });
+
   it('three tabs writing at once lose no event', async () => {
     const pages = await Promise.all([browser.newPage(), browser.newPage(), browser.newPage()]);
     await Promise.all(pages.map((page) => openShop(page, '/test/fixtures/tracker/bulk.html?tabs')));
