@@ -124,7 +124,12 @@ function createStaticServer(getConfig) {
         const { serverUrl, siteKey } = getConfig();
         let body = await readFile(path);
         const ext = extname(path);
-        if (ext === '.html') body = Buffer.from(String(body).replaceAll('__HEARTH_SERVER__', serverUrl).replaceAll('__SITE_KEY__', siteKey));
+        if (ext === '.html') {
+          // Product pages are "server-rendered" with their SKU, as a shop's templates would do, so
+          // the tracker sees `data-hearth-page-item` at start. Only SKU characters survive.
+          const productId = (url.searchParams.get('id') ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40);
+          body = Buffer.from(String(body).replaceAll('__HEARTH_SERVER__', serverUrl).replaceAll('__SITE_KEY__', siteKey).replaceAll('__PRODUCT_ID__', productId));
+        }
         res.writeHead(200, {
           'content-type': MIME[ext] ?? 'application/octet-stream',
           'cache-control': 'no-cache',
