@@ -56,9 +56,10 @@ export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
   if (data.debug !== undefined) options.debug = flag(data.debug);
   if (data.dbName !== undefined) options.dbName = data.dbName;
   if (data.flushInterval !== undefined) options.flushIntervalMs = Number(data.flushInterval);
-  if (data.worker || data.modelUrl || data.engine !== undefined) {
+  if (data.worker || data.modelUrl || data.engine !== undefined || data.autoTrain !== undefined) {
     const engine: Record<string, unknown> = {};
     if (data.engine !== undefined) engine.enabled = flag(data.engine);
+    if (data.autoTrain !== undefined) engine.autoTrain = flag(data.autoTrain);
     if (data.worker) engine.workerUrl = data.worker;
     if (data.modelUrl) engine.modelUrl = data.modelUrl;
     options.engine = engine;

@@ -309,6 +309,7 @@ describe('the script tag in Chromium', () => {
     const plain = await startStaticServer();
     const page = await browser.newPage();
     try {
+      const opened = Date.now();
       await page.goto(`${plain.origin}/test/fixtures/tracker/engine.html`);
       await page.waitForFunction(() => {
         const live = (window as unknown as { hearth?: unknown }).hearth;
@@ -326,17 +327,28 @@ describe('the script tag in Chromium', () => {
           forget(): Promise<void>;
         };
         const hearth = (window as unknown as { hearth: Api }).hearth;
+        const laps: Record<string, number> = {};
+        let last = performance.now();
+        const lap = (name: string): void => {
+          laps[name] = Math.round(performance.now() - last);
+          last = performance.now();
+        };
         await hearth.ready;
         await hearth.setCatalog([{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }, { id: 'c', title: 'C' }]);
+        lap('ready+setCatalog');
         hearth.track({ type: 'view_item', items: [{ item_id: 'a' }] });
         hearth.track({ type: 'add_to_cart', items: [{ item_id: 'b' }] });
         const recommended = await hearth.recommend({ k: 2 });
+        lap('recommend (starts the worker)');
         const trending = await hearth.trending(2);
         const intent = await hearth.intent();
         const info = await hearth.engine.info();
+        lap('trending+intent+info');
         await hearth.forget();
-        return { recommended, trending, intent, status: info.status, databases: (await indexedDB.databases()).map((db) => db.name) };
+        lap('forget');
+        return { laps, recommended, trending, intent, status: info.status, databases: (await indexedDB.databases()).map((db) => db.name) };
       });
+      console.log(`engine page: started in ${Date.now() - opened} ms; then, in ms:`, JSON.stringify(out.laps));
       expect(out.recommended.length).toBeLessThanOrEqual(2);
       expect(out.trending.length).toBeLessThanOrEqual(2);
       expect(out.intent.cart).toBeGreaterThanOrEqual(0);

@@ -48,5 +48,6 @@ describe('the entry points', () => {
     expect(optionsFromAttributes({ datalayer: 'false', debug: 'false' })).toEqual({ dataLayer: false, debug: false });
     expect(optionsFromAttributes({})).toEqual({});
     expect(optionsFromAttributes({ engine: 'false' })).toEqual({ engine: { enabled: false } });
+    expect(optionsFromAttributes({ autoTrain: 'false' })).toEqual({ engine: { autoTrain: false } });
   });
 });
