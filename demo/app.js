@@ -249,7 +249,8 @@ function setupConsentBanner(h) {
   const banner = $('#consent-banner');
   if (!banner) return;
   const state = h.consent.get();
-  banner.hidden = state.personalise !== null;
+  // Undecided (never asked) is `updatedAt === null`; opt-in mode reads as false until then.
+  banner.hidden = state.updatedAt !== null;
   const decide = async (personalise, contribute) => {
     banner.hidden = true;
     const grant = [];
@@ -267,6 +268,8 @@ function setupConsentBanner(h) {
 // ---------------------------------------------------------------- pages
 
 function renderHome() {
+  const art = $('#hero-art');
+  if (art) art.replaceChildren(...['RUN-0002', 'COF-0018', 'AUD-0030', 'OUT-0001'].map((id) => byId.get(id)).filter(Boolean).map((p) => el('img', { src: p.image, width: 400, height: 400, alt: '' })));
   const tiles = $('#department-tiles');
   const seen = new Set();
   for (const p of catalog) {
