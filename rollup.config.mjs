@@ -1,6 +1,6 @@
 // One small factory mapped over a table of outputs. Each row is one artefact that ships in dist/.
 import { existsSync, mkdirSync, copyFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import commonjs from '@rollup/plugin-commonjs';
@@ -21,8 +21,9 @@ const outputs = [
   { input: 'src/script-tag.ts', file: 'dist/hearth.iife.js', format: 'iife', name: 'Hearth', bundle: 'all', minify: true, target: 'browser' },
   // The script tag's lazily imported half: the store and the engine client (no tfjs), ESM next to the tag.
   { input: 'src/hearth/runtime-bundle.ts', file: 'dist/hearth.runtime.js', format: 'es', bundle: 'all', minify: true, target: 'browser' },
-  // The engine worker: the only output that contains tfjs.
-  { input: 'workers/engine.worker.ts', file: 'dist/hearth.worker.js', format: 'es', bundle: 'all', minify: true, target: 'browser' },
+  // The engine worker: the only output that contains tfjs. `split`: optional backends (WebGL) load
+  // with import() from their own chunk next to it, so the worker stays within its size budget.
+  { input: 'workers/engine.worker.ts', file: 'dist/hearth.worker.js', format: 'es', bundle: 'all', minify: true, target: 'browser', split: true },
   // The aggregation server and its CLIs (Node).
   { input: 'src/server/index.ts', file: 'dist/server/index.js', format: 'es', bundle: 'none', minify: false, target: 'node' },
   { input: 'src/server/cli.ts', file: 'dist/server/cli.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
@@ -43,7 +44,7 @@ function copyWasmBinaries() {
   };
 }
 
-function config({ input, file, format, name, bundle, minify, target, banner }) {
+function config({ input, file, format, name, bundle, minify, target, banner, split }) {
   const browser = target === 'browser';
   return {
     input,
@@ -62,7 +63,9 @@ function config({ input, file, format, name, bundle, minify, target, banner }) {
       minify && terser({ format: { comments: false }, compress: { passes: 2 } }),
       file === 'dist/hearth.worker.js' && copyWasmBinaries(),
     ].filter(Boolean),
-    output: { file, format, name, sourcemap: true, banner, inlineDynamicImports: true },
+    output: split
+      ? { dir: dirname(file), entryFileNames: basename(file), chunkFileNames: `${basename(file, '.js')}.[name]-[hash].js`, format, sourcemap: true, banner }
+      : { file, format, name, sourcemap: true, banner, inlineDynamicImports: true },
   };
 }
 

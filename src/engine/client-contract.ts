@@ -31,6 +31,8 @@ export interface EngineClientConfig {
    * the stored events from it. Optional; without it the fallbacks use `recent` alone.
    */
   store?: Pick<HearthStore, 'getCatalog' | 'readEvents'>;
+  /** Debug output from the worker goes to its console (pass `init({ debug })`). */
+  debug?: boolean;
   /** Creates the worker (tests); default `new Worker(url, { type: 'module' })`. */
   createWorker?: (url: URL | string) => Worker;
 }

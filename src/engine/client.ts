@@ -96,6 +96,7 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
     const win = pageWindow();
     if (engine.wasmPath && win) engine.wasmPath = new URL(engine.wasmPath, win.location.href).href;
     const out: EngineWorkerInit = { dbName: config.dbName, engine, consent: config.consent() };
+    if (config.debug) out.debug = true;
     if (config.federated) out.federated = { ...config.federated };
     return out;
   };

@@ -424,6 +424,7 @@ export class EngineCore {
     let recommenderLoss: number | null = null;
     let intentLoss: number | null = null;
     const sequence = historySteps(events);
+    this.logger.debug(`Training on ${events.length} events (${sequence.length} steps), ${epochs} epochs, catalog ${this.catalog.length} items.`);
     if (sequence.length >= 2 && this.ensureRecommender(events) && this.recommender) {
       const { loss } = await this.recommender.train([sequence], { epochs, signal: abort.signal, yieldEvery: 1, onProgress: emit('recommender', 0, 0.7) });
       if (Number.isFinite(loss)) {
