@@ -142,9 +142,11 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
       get: () => consent.effective(),
       async grant(scopes) {
         const list = normaliseScopes(scopes);
-        if (list.includes('personalise')) writesBlocked = false;
+        const resume = list.includes('personalise') && writesBlocked;
+        if (resume) writesBlocked = false;
         consent.decide(list, true);
         await ready;
+        if (resume) await session?.resume();
         await session?.saveConsent();
         // Checked again inside: a revoke that raced this grant wins.
         await tracker.releaseHeld();

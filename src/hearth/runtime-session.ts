@@ -73,14 +73,17 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
   const stops: (() => void)[] = [];
   let engine: EngineClient | undefined;
 
-  const store = await parts.openStore({
+  const openOptions: OpenStoreOptions = {
     name: options.dbName,
     logger,
     retention: options.retention,
     onVersionChange: (change) => {
       if (change.deleted) ctx.deletedElsewhere();
     },
-  });
+  };
+  let store = await parts.openStore(openOptions);
+  /** Set by this page's `forget()`: the store object then lives in memory only. */
+  let forgotten = false;
   const [savedConsent, session] = await Promise.all([store.getMeta(CONSENT_META_KEY), store.getMeta(SESSION_META_KEY)]).catch(
     () => [undefined, undefined] as const,
   );
@@ -253,6 +256,13 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
   const recent = (): Promise<StoredEvent[]> => tracker.recent();
 
   return {
+    async resume() {
+      // A destroyed store keeps working in memory only; a new grant after forget() persists again.
+      if (!forgotten) return;
+      forgotten = false;
+      store = await parts.openStore(openOptions);
+      tracker.attach(store, undefined);
+    },
     async saveConsent() {
       try {
         await store.setMeta(CONSENT_META_KEY, consent.decisions());
@@ -328,6 +338,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       if (engine) await engine.reset();
       try {
         await store.destroy();
+        forgotten = true;
       } catch (error) {
         throw error instanceof HearthError ? error : new HearthError('storage_unavailable', `Could not delete the database: ${String(error)}`);
       }

@@ -41,6 +41,8 @@ export interface HearthContext {
 
 /** The heavy half of the Hearth object, once started. Arguments are checked here. */
 export interface RuntimeSession {
+  /** After this page's `forget()`, reopens the database for a new `personalise` grant. */
+  resume(): Promise<void>;
   saveConsent(): Promise<void>;
   setCatalog(items: unknown): Promise<void>;
   recommend(options: unknown): Promise<Recommendation[]>;

@@ -323,6 +323,20 @@ describe('the Hearth object', () => {
     expect(hearth.consent.get().updatedAt).toBeNull();
   });
 
+  it('a new personalise grant after forget() persists again', async () => {
+    const { hearth, dbName } = setup();
+    await hearth.consent.grant();
+    hearth.track(view('before'));
+    await hearth.flush();
+    await hearth.forget();
+    hearth.track(view('held'));
+    await hearth.consent.grant(['personalise']);
+    hearth.track(view('after'));
+    await hearth.flush();
+    expect((await storedEvents(dbName)).map((e) => e.itemIds[0])).toEqual(['held', 'after']);
+    expect((await hearth.exportData()).meta).toHaveProperty('consent');
+  });
+
   it("stops writing (and does not recreate the database) after another tab's forget()", async () => {
     const a = setup({ consent: 'opt-out' });
     await a.hearth.ready;
