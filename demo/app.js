@@ -98,18 +98,24 @@ function renderCartCount() {
 // ---------------------------------------------------------------- product cards
 
 /** A product tile, marked for Hearth's autocapture (impressions and clicks). */
-function productCard(product, { recommendation, list, index } = {}) {
-  const card = el('article', {
-    class: 'card',
-    'data-hearth-item': product.id,
-    'data-hearth-price': product.price,
-    'data-hearth-category': product.category,
-    'data-hearth-brand': product.brand,
-    'data-hearth-index': index,
-  });
+function productCard(product, { recommendation, list, index, lazy = !recommendation } = {}) {
+  // The product link carries the marks, so opening "Why this?" is not counted as a product click.
+  const card = el('article', { class: 'card' });
   card.append(
-    el('a', { href: product.url }, el('img', { src: product.image, width: 400, height: 400, alt: '', loading: 'lazy', decoding: 'async' }), el('h3', { text: product.title })),
-    el('p', { class: 'meta' }, el('span', { text: product.brand }), el('b', { text: money.format(product.price) })),
+    el(
+      'a',
+      {
+        href: product.url,
+        'data-hearth-item': product.id,
+        'data-hearth-price': product.price,
+        'data-hearth-category': product.category,
+        'data-hearth-brand': product.brand,
+        'data-hearth-index': index,
+      },
+      el('img', { src: product.image, width: 400, height: 400, alt: '', loading: lazy ? 'lazy' : 'eager', decoding: 'async' }),
+      el('h3', { text: product.title }),
+      el('p', { class: 'meta' }, el('span', { text: product.brand }), el('b', { text: money.format(product.price) })),
+    ),
   );
   const foot = el('div', { class: 'foot' });
   if (recommendation) {
@@ -150,7 +156,7 @@ function whyThis(rec, list) {
 }
 
 function verb(type) {
-  return { view_item: 'viewed', select_item: 'clicked', add_to_cart: 'added to cart', purchase: 'bought', add_to_wishlist: 'saved', dwell: 'spent time on', view_item_list: 'saw' }[type] ?? type.replace(/_/g, ' ');
+  return { view_item: 'viewed', select_item: 'clicked', add_to_cart: 'added to cart', purchase: 'bought', add_to_wishlist: 'saved', dwell: 'spent time on', view_item_list: 'saw', begin_checkout: 'checked out with', remove_from_cart: 'removed', search: 'searched for' }[type] ?? type.replace(/_/g, ' ');
 }
 
 function skeletonCard() {
@@ -167,7 +173,12 @@ function fillList(container, recs, k, list) {
     return product ? productCard(product, { recommendation: rec, list, index }) : null;
   });
   const slots = cards.filter(Boolean);
-  while (slots.length < k) slots.push(el('div', { class: 'card empty-slot', 'aria-hidden': 'true' }));
+  while (slots.length < k) {
+    // Same box as a card, so a short answer never changes the widget's height.
+    const slot = skeletonCard();
+    slot.className = 'card empty-slot';
+    slots.push(slot);
+  }
   container.replaceChildren(...slots);
 }
 
@@ -508,7 +519,7 @@ async function renderPrivacy(h) {
       ['To', record.url],
       ['HTTP status', String(record.httpStatus)],
       ['Body', `${record.bytes.toLocaleString()} bytes (${record.rawBytes.toLocaleString()} before compression)`],
-      ['Tensors', `${record.tensors.length}: ${record.tensors.map((t) => `${t.name} [${t.shape.join('×')}]`).join(', ')}`],
+      ['Tensors', `${record.tensors.length} weight-difference tensors, ${record.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0).toLocaleString()} numbers (largest: ${[...record.tensors].sort((a, b) => b.shape.reduce((x, y) => x * y, 1) - a.shape.reduce((x, y) => x * y, 1))[0]?.name ?? '—'})`],
       ['Update norm', `${record.normBeforeClip.toFixed(3)} → clipped to ${record.normAfterClip.toFixed(3)} (bound ${record.clipBound})`],
       ['On-device noise σ', String(record.noiseSigma)],
       ['Round / model', `round ${record.header?.roundId ?? '?'}, from model version ${record.header?.modelVersion ?? '?'}`],

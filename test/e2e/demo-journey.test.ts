@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { errorsOf, launchBrowser, requestsOutside, screenshot, type Browser } from './harness.js';
+import { join } from 'node:path';
+import { ARTIFACTS_DIR, errorsOf, launchBrowser, requestsOutside, screenshot, type Browser } from './harness.js';
 
 interface Demo {
   url: string;
@@ -104,7 +105,7 @@ describe('the demo storefront', () => {
     for (let i = 0; i < 4; i++) {
       const card = page.locator('#product-grid [data-hearth-item]').nth(i);
       viewed.push((await card.getAttribute('data-hearth-item')) ?? '');
-      await card.locator('a').click();
+      await card.click();
       await loaded(page);
       await page.waitForTimeout(1200); // dwell
       if (i < 3) {
@@ -161,8 +162,11 @@ describe('the demo storefront', () => {
     const named = await why.locator('[data-because-item]').evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.becauseItem ?? ''));
     expect(named.length).toBeGreaterThan(0);
     expect(named.some((id) => viewed.includes(id))).toBe(true);
-    await page.evaluate(() => window.scrollTo(0, document.querySelector<HTMLElement>('[data-widget="for-you"]')!.offsetTop - 120));
     await screenshot(page, 'demo-home-for-you');
+    // A viewport shot of "For you" with its explanation open (the README's picture).
+    await page.evaluate(() => window.scrollTo(0, document.querySelector<HTMLElement>('[data-widget="for-you"]')!.offsetTop - 150));
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'demo-for-you-why.png') });
 
     // Engine and federated panels.
     await page.click('.intent-chip');
