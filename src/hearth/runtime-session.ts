@@ -255,6 +255,21 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
 
   const recent = (): Promise<StoredEvent[]> => tracker.recent();
 
+  // Consent decided in one tab applies at once in the shop's other tabs (each reads it from the
+  // store only at start). Nothing but the decision itself is broadcast, and only on this device.
+  const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(`hearth-consent:${options.dbName}`) : undefined;
+  if (channel) {
+    (channel as { unref?: () => void }).unref?.(); // Node: never keep a server-side render alive.
+    channel.onmessage = (message: MessageEvent) => {
+      const state: unknown = (message.data as { consent?: unknown } | null)?.consent;
+      if (!isConsentState(state) || ctx.destroyed()) return;
+      consent.restore(state);
+      if (consent.personalise) tracker.releaseHeld().catch(() => undefined);
+      else tracker.dropUnwritten();
+    };
+    stops.push(() => channel.close());
+  }
+
   return {
     async resume() {
       // A destroyed store keeps working in memory only; a new grant after forget() persists again.
@@ -266,6 +281,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     async saveConsent() {
       try {
         await store.setMeta(CONSENT_META_KEY, consent.decisions());
+        channel?.postMessage({ consent: consent.decisions() });
       } catch (error) {
         logger.warnOnce('consent-persist', 'Could not store the consent decision; it applies to this page only.', error);
       }

@@ -323,6 +323,21 @@ describe('the Hearth object', () => {
     expect(hearth.consent.get().updatedAt).toBeNull();
   });
 
+  it("a decision in one tab applies at once in the shop's other tabs", async () => {
+    const a = setup();
+    const b = setup({ dbName: a.dbName });
+    await Promise.all([a.hearth.ready, b.hearth.ready]);
+    b.hearth.track(view('held-in-b'));
+    await a.hearth.consent.grant(['personalise']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(b.hearth.consent.get().personalise).toBe(true);
+    await b.hearth.flush();
+    expect((await storedEvents(a.dbName)).map((e) => e.itemIds[0])).toEqual(['held-in-b']);
+    await a.hearth.consent.revoke('personalise');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(b.hearth.consent.get().personalise).toBe(false);
+  });
+
   it('a new personalise grant after forget() persists again', async () => {
     const { hearth, dbName } = setup();
     await hearth.consent.grant();
