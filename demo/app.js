@@ -182,14 +182,6 @@ function fillList(container, recs, k, list) {
   container.replaceChildren(...slots);
 }
 
-function reserveWidgets() {
-  for (const widget of document.querySelectorAll('[data-widget]')) {
-    const k = Number(widget.dataset.k);
-    const grid = widget.querySelector('[data-list]');
-    grid.replaceChildren(...Array.from({ length: k }, skeletonCard));
-  }
-}
-
 // ---------------------------------------------------------------- widgets
 
 /** Each widget: how to ask Hearth for its items. */
@@ -748,7 +740,6 @@ async function renderEngine(h) {
 
 async function main() {
   renderCartCount();
-  reserveWidgets();
   await loadCatalog();
   if (page === 'home') renderHome();
   if (page === 'category') renderCategory();

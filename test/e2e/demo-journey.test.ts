@@ -77,6 +77,14 @@ describe('the demo storefront', () => {
     demo = await startDemo({ port: 0, serverPort: 0, build: false, reuseModel: true, minutes: 0.4, epochs: 4, log: () => {} });
     browser = await launchBrowser();
     page = await browser.newPage();
+    // Layout shifts of each page, to check that widgets filling in move nothing.
+    await page.addInitScript(() => {
+      const w = window as unknown as { __shift: number };
+      w.__shift = 0;
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[]) if (!entry.hadRecentInput) w.__shift += entry.value;
+      }).observe({ type: 'layout-shift', buffered: true });
+    });
     console.log(`demo started in ${((performance.now() - started) / 1000).toFixed(1)} s at ${demo.url}`);
   });
 
@@ -162,6 +170,7 @@ describe('the demo storefront', () => {
     const named = await why.locator('[data-because-item]').evaluateAll((nodes) => nodes.map((n) => (n as HTMLElement).dataset.becauseItem ?? ''));
     expect(named.length).toBeGreaterThan(0);
     expect(named.some((id) => viewed.includes(id))).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { __shift: number }).__shift), 'cumulative layout shift of the home page').toBeLessThan(0.02);
     await screenshot(page, 'demo-home-for-you');
     // A viewport shot of "For you" with its explanation open (the README's picture).
     await page.evaluate(() => window.scrollTo(0, document.querySelector<HTMLElement>('[data-widget="for-you"]')!.offsetTop - 150));
@@ -173,6 +182,25 @@ describe('the demo storefront', () => {
     await loaded(page);
     await page.waitForFunction(() => document.querySelector('[data-fact="backend"]') !== null && document.querySelectorAll('#fed-facts div').length > 0, undefined, { timeout: 15_000 });
     expect(await page.locator('[data-fact="backend"]').textContent()).toMatch(/webgpu|webgl|wasm|cpu/);
+    // Training runs in the worker: the page keeps painting frames meanwhile.
+    await page.click('#train-now');
+    const longestFrame = await page.evaluate(
+      () =>
+        new Promise<number>((done) => {
+          let last = performance.now();
+          let longest = 0;
+          const start = last;
+          const tick = (now: number): void => {
+            longest = Math.max(longest, now - last);
+            last = now;
+            if (now - start < 3_000) requestAnimationFrame(tick);
+            else done(longest);
+          };
+          requestAnimationFrame(tick);
+        }),
+    );
+    expect(longestFrame, 'longest gap between frames while training (ms)').toBeLessThan(400);
+    await page.waitForFunction(() => document.querySelector('#train-status')?.textContent?.startsWith('done') === true, undefined, { timeout: 60_000 });
     await screenshot(page, 'demo-engine');
 
     // Privacy centre: the log is readable; "Forget me" empties the store and resets the widgets.
@@ -189,6 +217,13 @@ describe('the demo storefront', () => {
     const reset = await forYou(page);
     expect(reset.source).not.toBe('model');
     expect(share(reset.categories, 'Running')).toBeLessThan(share(after.categories, 'Running'));
+
+    // The same page on a phone.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.reload();
+    await loaded(page);
+    await screenshot(page, 'demo-home-phone');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
 
     // A clean console, and no request anywhere but the demo's own two servers.
     expect(errorsOf(page)).toEqual([]);
