@@ -226,7 +226,7 @@ async function refreshWidgets() {
 function noteFor(recs) {
   const consent = hearth()?.consent.get();
   if (consent && consent.personalise !== true) return 'Popular picks. Turn on personalisation for picks based on what you browse.';
-  if (recs.length === 0) return 'Nothing to show yet.';
+  if (recs.length === 0) return 'Nothing yet: products you open will appear here.';
   if (recs[0].source === 'model') return 'Ranked by the model on this device, from what you browsed.';
   return 'Popular picks until Hearth learns what you like.';
 }
