@@ -294,10 +294,15 @@ function renderCategory() {
   const filter = $('#kind-filter');
   const base = `/category.html?c=${encodeURIComponent(category)}`;
   filter.append(el('a', { href: base, 'aria-current': kind ? 'false' : 'true', text: 'All' }));
-  for (const [id, name] of kinds) filter.append(el('a', { href: `${base}&kind=${id}`, 'aria-current': kind === id ? 'true' : 'false', text: `${name}s`.replace(/ss$/, 's') }));
+  for (const [id, name] of kinds) filter.append(el('a', { href: `${base}&kind=${id}`, 'aria-current': kind === id ? 'true' : 'false', text: plural(name) }));
   const shown = kind ? products.filter((p) => p.kind === kind) : products;
   setText('#product-count', `${shown.length} products`);
   $('#product-grid').replaceChildren(...shown.map((p, index) => productCard(p, { index })));
+}
+
+function plural(name) {
+  if (/\d|s$/.test(name)) return name;
+  return /(ch|sh|x)$/.test(name) ? `${name}es` : `${name}s`;
 }
 
 function renderProduct() {
