@@ -689,13 +689,16 @@ async function refreshFederated() {
         .map((line) => line.split(' '))
         .map(([k, v]) => [k, Number(v)]),
     );
-    const epsilon = metrics.hearth_epsilon_spent;
+    // /health carries ε and δ (newer servers); /metrics has them as gauges too.
+    const epsilon = typeof health.epsilon === 'number' ? health.epsilon : metrics.hearth_epsilon_spent;
+    const delta = typeof health.delta === 'number' ? health.delta : 1e-5;
+    const published = typeof health.roundsPublished === 'number' ? health.roundsPublished : (metrics.hearth_rounds_published_total ?? 0);
     const rows = [
       ['Current round', `#${health.roundId}`],
       ['Clients so far', `${health.updates} / ${health.minClients}`],
       ['Global model version', String(health.modelVersion)],
-      ['Rounds published', String(metrics.hearth_rounds_published_total ?? 0)],
-      ['ε spent (δ = 1e-5)', epsilon === undefined ? (metrics.hearth_dp_enabled ? '0' : 'no DP') : epsilon.toFixed(3)],
+      ['Rounds published', String(published)],
+      [`ε spent (δ = ${delta})`, epsilon === undefined || epsilon === null ? (metrics.hearth_dp_enabled ? '0' : 'no DP noise') : epsilon.toFixed(3)],
       ['Round status', health.roundStatus],
     ];
     $('#fed-facts').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v }))));

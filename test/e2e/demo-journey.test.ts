@@ -207,6 +207,14 @@ describe('the demo storefront', () => {
     await page.click('.chip:text("Privacy")');
     await loaded(page);
     expect(await page.locator('#event-log tr').count()).toBeGreaterThan(5);
+    // With the contribute scope on, this device has sent (or now sends) one clipped, noised update.
+    if ((await page.locator('#upload-json').textContent()) === 'No upload yet.') {
+      await page.click('#run-round');
+      await page.waitForFunction(() => !document.querySelector('#round-toast')?.textContent?.startsWith('Training'), undefined, { timeout: 60_000 });
+    }
+    const upload = JSON.parse((await page.locator('#upload-json').textContent()) ?? '{}') as { httpStatus?: number; url?: string };
+    expect(upload.httpStatus).toBe(202);
+    expect(upload.url?.startsWith(demo.serverUrl)).toBe(true);
     await screenshot(page, 'demo-privacy');
     await page.click('#forget');
     await page.waitForFunction(() => document.querySelector('#privacy-toast')?.textContent?.startsWith('Done') === true, undefined, { timeout: 20_000 });
