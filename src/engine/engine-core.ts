@@ -255,7 +255,9 @@ export class EngineCore {
     const k = checkRecommendOptions(options ?? {});
     await this.start();
     await this.loadCatalog();
+    const t0 = performance.now();
     const events = await this.history(recent, consent);
+    const t1 = performance.now();
     const steps = historySteps(events);
     const contextId = options.context?.itemId;
     if (contextId) steps.push({ itemId: contextId, type: 'view_item', time: this.now() });
@@ -274,6 +276,7 @@ export class EngineCore {
     if (this.recommenderReady && this.recommender && steps.some((s) => this.recommenderRows.has(s.itemId))) {
       const model = this.recommender;
       const scored = model.score(steps);
+      const t2 = performance.now();
       const read = steps.filter((s) => this.recommenderRows.has(s.itemId)).slice(-scored.used);
       const why = explain(read, scored.attention);
       // Softmax over the whole vocabulary: positive scores that boosts can multiply.
@@ -291,6 +294,7 @@ export class EngineCore {
         top.offer(id, p * boostFactor(id, this.byId.get(id), options.boost));
       }
       for (const id of top.ids) because.set(id, why);
+      this.logger.debug(`recommend: events ${(t1 - t0).toFixed(1)} ms, score ${(t2 - t1).toFixed(1)} ms, rank ${(performance.now() - t2).toFixed(1)} ms over ${ids.length} items`);
     } else if (steps.length > 0) {
       // No trained model yet: items like the recent history (same category, brand), newest first.
       source = 'similar';
