@@ -698,7 +698,7 @@ async function refreshFederated() {
       ['Clients so far', `${health.updates} / ${health.minClients}`],
       ['Global model version', String(health.modelVersion)],
       ['Rounds published', String(published)],
-      [`ε spent (δ = ${delta})`, epsilon === undefined || epsilon === null ? (metrics.hearth_dp_enabled ? '0' : 'no DP noise') : epsilon.toFixed(3)],
+      [`ε spent (δ = ${delta.toExponential(0).replace("e-", "e−")})`, epsilon === undefined || epsilon === null ? (metrics.hearth_dp_enabled ? '0' : 'no DP noise') : epsilon.toFixed(3)],
       ['Round status', health.roundStatus],
     ];
     $('#fed-facts').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v }))));

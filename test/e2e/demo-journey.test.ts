@@ -216,6 +216,48 @@ describe('the demo storefront', () => {
     expect(upload.httpStatus).toBe(202);
     expect(upload.url?.startsWith(demo.serverUrl)).toBe(true);
     await screenshot(page, 'demo-privacy');
+
+    // A second shopper on another device contributes too: the round (2 clients) publishes a new
+    // global model with DP noise, and the federated panel shows it.
+    const other = await launchBrowser();
+    try {
+      const shopper = await other.newPage();
+      await shopper.goto(`${demo.origin}/category.html?c=Coffee%20%26%20Tea`);
+      await loaded(shopper);
+      await shopper.click('#consent-accept');
+      for (let i = 0; i < 3; i++) {
+        await shopper.locator('#product-grid [data-hearth-item]').nth(i).click();
+        await loaded(shopper);
+        if (i < 2) {
+          await shopper.goBack();
+          await loaded(shopper);
+        }
+      }
+      await shopper.click('.chip:text("Privacy")');
+      await loaded(shopper);
+      if ((await shopper.locator('#upload-json').textContent()) === 'No upload yet.') {
+        await shopper.click('#run-round');
+        await shopper.waitForFunction(() => !document.querySelector('#round-toast')?.textContent?.startsWith('Training'), undefined, { timeout: 60_000 });
+      }
+      expect(JSON.parse((await shopper.locator('#upload-json').textContent()) ?? '{}').httpStatus).toBe(202);
+      expect(errorsOf(shopper)).toEqual([]);
+      expect(requestsOutside(other.requests, [demo.origin, demo.serverUrl])).toEqual([]);
+    } finally {
+      await other.close();
+    }
+    await page.click('.intent-chip');
+    await loaded(page);
+    const federated = async (): Promise<Record<string, string>> =>
+      page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#fed-facts div')].map((d) => [d.querySelector('dt')?.textContent ?? '', d.querySelector('dd')?.textContent ?? ''])));
+    await page.waitForFunction(() => [...document.querySelectorAll('#fed-facts dd')][3]?.textContent === '1', undefined, { timeout: 30_000 });
+    const facts = await federated();
+    expect(facts['Rounds published']).toBe('1');
+    expect(facts['Current round']).toBe('#2');
+    expect(Number(Object.entries(facts).find(([k]) => k.startsWith('ε'))?.[1])).toBeGreaterThan(0);
+    await page.evaluate(() => document.querySelector('#e-fed')?.scrollIntoView());
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'demo-federated.png') });
+    await page.click('.chip:text("Privacy")');
+    await loaded(page);
     await page.click('#forget');
     await page.waitForFunction(() => document.querySelector('#privacy-toast')?.textContent?.startsWith('Done') === true, undefined, { timeout: 20_000 });
     expect(await page.locator('#event-count').textContent()).toBe('0');
