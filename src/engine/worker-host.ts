@@ -8,11 +8,11 @@ import { openStore } from '../store/open-store.js';
 import { createLogger, silentLogger, type Logger } from '../logger.js';
 import { createRecommender } from '../model/sasrec-recommender.js';
 import type { SequenceRecommender } from '../model/contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError, errorCodeOf } from '../errors.js';
 import type { BackendName, EngineInfo } from './types.js';
 import type { EngineWorkerApi, EngineWorkerInit } from './worker-api.js';
-import { EngineCore } from './engine-core.js';
-import { chooseBackend } from './backend.js';
+import { EngineCore, type BackendReport } from './engine-core.js';
+import { BACKEND_META, chooseBackend } from './backend.js';
 
 export interface WorkerHostOptions {
   /** The worker script's own URL (`self.location.href`): `wasm/` next to it is the default wasm path. */
@@ -69,15 +69,12 @@ export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
     return core;
   };
 
-  const start = async (init: EngineWorkerInit, onProgress?: Parameters<EngineWorkerApi['start']>[1]): Promise<EngineInfo> => {
-    logger = init.debug ? createLogger(() => true, '[hearth worker]') : silentLogger;
-    tf.env().set('PROD', true);
-    if (!wasmPathSet) {
-      // Before any backend starts: the wasm backend cannot be re-pointed once it has tried to load.
-      setWasmPaths(init.engine.wasmPath ?? new URL('wasm/', host.selfUrl).href);
-      wasmPathSet = true;
-    }
-    const store = await openStore({
+  let lastInit: EngineWorkerInit | null = null;
+  let lastProgress: Parameters<EngineWorkerApi['start']>[1];
+  let recovered = false;
+
+  const openEngineStore = (init: EngineWorkerInit) =>
+    openStore({
       name: init.dbName,
       logger,
       onVersionChange: (change) => {
@@ -85,23 +82,76 @@ export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
         if (change.deleted) void api.close();
       },
     });
-    const probe = measurer(init);
-    const choice = await chooseBackend({ ...(init.engine.backend ? { forced: init.engine.backend } : {}), ...(host.load ? { load: host.load } : {}), measure: probe.measure, store, logger });
-    probe.dispose();
-    logger.debug(`Backend ${choice.backend}: ${choice.reason}`);
-    core = new EngineCore({
+
+  const makeCore = (init: EngineWorkerInit, store: Awaited<ReturnType<typeof openStore>>, backend: BackendReport, onProgress?: Parameters<EngineWorkerApi['start']>[1]): EngineCore =>
+    new EngineCore({
       store,
       options: init.engine,
       ...(init.federated ? { federated: init.federated } : {}),
       logger,
-      backend: { backend: choice.backend, reason: choice.reason, adapter: choice.adapter },
+      backend,
       onProgress: (progress) => {
         if (!onProgress) return;
         Promise.resolve(onProgress(progress)).catch(() => undefined);
       },
     });
+
+  const start = async (init: EngineWorkerInit, onProgress?: Parameters<EngineWorkerApi['start']>[1]): Promise<EngineInfo> => {
+    logger = init.debug ? createLogger(() => true, '[hearth worker]') : silentLogger;
+    lastInit = init;
+    lastProgress = onProgress;
+    tf.env().set('PROD', true);
+    if (!wasmPathSet) {
+      // Before any backend starts: the wasm backend cannot be re-pointed once it has tried to load.
+      setWasmPaths(init.engine.wasmPath ?? new URL('wasm/', host.selfUrl).href);
+      wasmPathSet = true;
+    }
+    const store = await openEngineStore(init);
+    const probe = measurer(init);
+    const choice = await chooseBackend({ ...(init.engine.backend ? { forced: init.engine.backend } : {}), ...(host.load ? { load: host.load } : {}), measure: probe.measure, store, logger });
+    probe.dispose();
+    logger.debug(`Backend ${choice.backend}: ${choice.reason}`);
+    core = makeCore(init, store, { backend: choice.backend, reason: choice.reason, adapter: choice.adapter }, onProgress);
     await core.start();
     return core.info();
+  };
+
+  /**
+   * A GPU backend that fails at run time (a lost device: seen with SwiftShader's WebGPU adapter in
+   * a worker) moves the engine to WASM once: the models are rebuilt from their checkpoints and
+   * the call is retried. Errors the engine raises on purpose pass through.
+   */
+  const guarded = async <T>(fn: (c: EngineCore) => Promise<T>): Promise<T> => {
+    const current = await ready();
+    try {
+      return await fn(current);
+    } catch (error) {
+      const backend = tf.getBackend();
+      if (errorCodeOf(error) !== undefined || recovered || !lastInit || (backend !== 'webgpu' && backend !== 'webgl')) throw error;
+      recovered = true;
+      const why = `${backend} failed at run time (${error instanceof Error ? error.message : String(error)}); switched to wasm`;
+      logger.warnOnce('backend-recovery', `The ${backend} backend failed; the engine moved to WASM.`, error);
+      const init = lastInit;
+      core = null;
+      starting = (async () => {
+        try {
+          await current.close();
+        } catch {
+          // Models on a lost device may not dispose cleanly.
+        }
+        const ok = (await tf.setBackend('wasm').catch(() => false)) || (await tf.setBackend('cpu'));
+        if (!ok) throw new HearthError('engine_unavailable', 'No backend left after a GPU failure');
+        const store = await openEngineStore(init);
+        const report: BackendReport = { backend: tf.getBackend() as BackendName, reason: why, adapter: current.info().adapter };
+        // Remembered like a first-run choice, so the next page does not try the failing GPU again.
+        const userAgent = typeof navigator !== 'undefined' ? navigator.userAgent : 'node';
+        await store.setMeta(BACKEND_META, { ...report, timings: {}, userAgent, at: Date.now() }).catch(() => undefined);
+        core = makeCore(init, store, report, lastProgress);
+        await core.start();
+        return core.info();
+      })();
+      return fn(await ready());
+    }
   };
 
   const api: EngineWorkerApi = {
@@ -113,28 +163,28 @@ export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
       return starting;
     },
     async recommend(options, recent, consent) {
-      return (await ready()).recommend(options, recent, consent);
+      return guarded((c) => c.recommend(options, recent, consent));
     },
     async similarItems(itemId, k) {
-      return (await ready()).similarItems(itemId, k);
+      return guarded((c) => c.similarItems(itemId, k));
     },
     async trending(k, recent, consent) {
-      return (await ready()).trending(k, recent, consent);
+      return guarded((c) => c.trending(k, recent, consent));
     },
     async intent(recent, consent) {
-      return (await ready()).intent(recent, consent);
+      return guarded((c) => c.intent(recent, consent));
     },
     async info() {
       return (await ready()).info();
     },
     async train(consent) {
-      return (await ready()).train(consent);
+      return guarded((c) => c.train(consent));
     },
     cancelTraining() {
       core?.cancelTraining();
     },
     async federatedRound(consent) {
-      return (await ready()).federatedRound(consent);
+      return guarded((c) => c.federatedRound(consent));
     },
     async lastUpload() {
       return (await ready()).lastUpload();
@@ -143,7 +193,7 @@ export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
       core?.catalogChanged();
     },
     async idle(consent) {
-      return (await ready()).idle(consent);
+      return guarded((c) => c.idle(consent));
     },
     async close() {
       const current = core;
