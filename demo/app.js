@@ -208,7 +208,11 @@ async function refreshWidgets() {
     const grid = widget.querySelector('[data-list]');
     const note = widget.querySelector('[data-note]');
     if (!h) {
-      if (note) note.textContent = 'Personalised picks appear here when Hearth is loaded.';
+      // The shop's own merchandising when Hearth is not there: top-rated picks, nothing personal.
+      const picks = shopPicks(name).slice(0, k);
+      grid.replaceChildren(...picks.map((p, index) => productCard(p, { index })));
+      widget.hidden = picks.length === 0;
+      if (note) note.textContent = 'Our top-rated picks (personalisation is off).';
       continue;
     }
     try {
@@ -221,6 +225,18 @@ async function refreshWidgets() {
       console.warn('[demo] widget', name, error);
     }
   }
+}
+
+function shopPicks(widget) {
+  const current = byId.get(params.get('id') ?? '');
+  const pool = catalog.filter((p) => p.inStock && p.id !== current?.id);
+  const scoped =
+    widget === 'similar' && current ? pool.filter((p) => p.kind === current.kind) :
+    widget === 'also-viewed' && current ? pool.filter((p) => p.category === current.category && p.kind !== current.kind) :
+    widget === 'for-you-category' ? pool.filter((p) => p.category === params.get('c')) :
+    widget === 'recent' ? [] : pool;
+  const offset = widget === 'trending' ? 8 : 0;
+  return [...scoped].sort((a, b) => b.rating - a.rating || a.id.localeCompare(b.id)).slice(offset);
 }
 
 function noteFor(recs) {
@@ -758,8 +774,11 @@ async function main() {
 
   const h = hearth();
   if (!h) {
+    // Hearth did not load (blocked, offline, failed): the shop works, widgets say why they are empty.
     await refreshWidgets();
-    for (const id of ['#intent-chip b']) setText(id, 'off');
+    for (const skeleton of document.querySelectorAll('[data-list] .card.skeleton')) skeleton.className = 'card empty-slot';
+    setText('#intent-chip b', 'off');
+    document.body.dataset.ready = 'no-hearth';
     return;
   }
   await h.ready;
