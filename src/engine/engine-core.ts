@@ -171,7 +171,9 @@ export class EngineCore {
 
   private async warmStart(url: string): Promise<void> {
     try {
-      const loaded = await loadModelFromUrl(url, this.deps.fetch);
+      // No cookies, no referrer: the page's URL could name the product the shopper is looking at.
+      const privateFetch: FetchLike = (u) => globalThis.fetch(u, { credentials: 'omit', referrerPolicy: 'no-referrer' });
+      const loaded = await loadModelFromUrl(url, this.deps.fetch ?? privateFetch);
       if (loaded.kind !== 'recommender') {
         loaded.model.dispose();
         this.logger.warnOnce('warm-start', `engine.modelUrl ${url} holds an intent model, not a recommender.`);
