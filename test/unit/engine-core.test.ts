@@ -224,6 +224,26 @@ describe('EngineCore on wasm', () => {
     await core.close();
   });
 
+  test('idle time trains once enough new events arrived, and not again without new ones', async () => {
+    const store = await newStore();
+    await store.replaceCatalog(catalog());
+    await store.appendEvents(cyclicEvents(1).slice(0, 5));
+    const core = new EngineCore({ store, options: { recommender: tiny, trainEpochs: 1, trainAfterEvents: 20 } });
+    await core.idle(granted);
+    expect(core.info().lastTrainedAt).toBeNull();
+    await store.appendEvents(cyclicEvents(3, 50_000));
+    await core.idle(granted);
+    const first = core.info().lastTrainedAt;
+    expect(first).not.toBeNull();
+    await core.idle(granted);
+    expect(core.info().lastTrainedAt).toBe(first);
+    const off = new EngineCore({ store, options: { recommender: tiny, autoTrain: false } });
+    await store.appendEvents(cyclicEvents(3, 900_000));
+    await off.idle(granted);
+    expect(off.info().lastTrainedAt).toBe(first);
+    await core.close();
+  });
+
   test('training can be cancelled and reports aborted', async () => {
     const store = await newStore();
     await store.replaceCatalog(catalog());
