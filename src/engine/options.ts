@@ -7,7 +7,11 @@ export interface EngineOptions {
   enabled?: boolean;
   /** Where the worker bundle lives; default: `hearth.worker.js` next to the Hearth script. */
   workerUrl?: string | URL;
-  /** Where tfjs's `.wasm` files live; default: `wasm/` next to the worker. */
+  /**
+   * Where tfjs's `.wasm` files live (a folder URL, resolved against the page); default: `wasm/`
+   * next to the worker. When a bundler (Vite, webpack) re-emits the worker under its own asset
+   * folder, copy `dist/wasm/` into the app's public folder and point this at it.
+   */
   wasmPath?: string;
   /** Force a backend instead of choosing by capability and measurement. */
   backend?: BackendName;
