@@ -136,6 +136,11 @@ describe('EngineCore on wasm', () => {
     const onPage = await core.recommend({ k: 1, context: { itemId: 'p8' } }, history, granted);
     expect(onPage[0]?.itemId).toBe('p9');
 
+    // Events written to the store after a first answer are read on the next one.
+    await core.recommend({ k: 1 }, [], granted);
+    await store.appendEvents([event(3_000_000, 'p6'), event(3_000_001, 'p7')]);
+    expect((await core.recommend({ k: 1 }, [], granted))[0]?.itemId).toBe('p8');
+
     const similar = await core.similarItems('p1', 4);
     expect(similar).toHaveLength(4);
     expect(similar.map((r) => r.itemId)).not.toContain('p1');
