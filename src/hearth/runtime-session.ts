@@ -159,6 +159,9 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
             consent: () => consent.effective(),
             logger,
             scriptUrl: ctx.scriptUrl,
+            // Read through `store` at call time: forget() swaps it for an in-memory one.
+            store: { getCatalog: () => store.getCatalog(), readEvents: (query) => store.readEvents(query) },
+            debug: options.debug,
           })
         : fallbackEngine('The engine is not part of this build.');
     } catch (error) {
