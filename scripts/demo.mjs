@@ -72,10 +72,13 @@ async function build(log, force) {
   await run(process.execPath, [join(REPO_ROOT, 'node_modules/rollup/dist/bin/rollup'), '-c', '--silent'], log);
 }
 
+/** Bumped when hearth-train writes something new into the model (2: items carry their popularity). */
+const TRAINER_VERSION = 2;
+
 /** Generates the shop and trains the starting model unless the same inputs were used before. */
 async function prepareShop(log, { minutes, epochs, reuseModel }) {
   const stampPath = join(GENERATED, 'model', 'stamp.json');
-  const stamp = JSON.stringify({ generator: GENERATOR_VERSION, minutes, epochs });
+  const stamp = JSON.stringify({ generator: GENERATOR_VERSION, trainer: TRAINER_VERSION, minutes, epochs });
   const metaPath = join(GENERATED, 'shop-meta.json');
   const meta = existsSync(metaPath) ? JSON.parse(readFileSync(metaPath, 'utf8')) : null;
   if (meta?.generatorVersion !== GENERATOR_VERSION || !existsSync(join(GENERATED, 'catalog.json'))) {
@@ -87,7 +90,7 @@ async function prepareShop(log, { minutes, epochs, reuseModel }) {
   const previous = existsSync(stampPath) ? readFileSync(stampPath, 'utf8') : null;
   const trained = previous !== null && existsSync(join(GENERATED, 'model', 'weights.bin'));
   // reuseModel (the e2e test): any model trained on this generator's shop will do.
-  if (trained && (previous === stamp || (reuseModel && JSON.parse(previous).generator === GENERATOR_VERSION))) {
+  if (trained && (previous === stamp || (reuseModel && JSON.parse(previous).generator === GENERATOR_VERSION && JSON.parse(previous).trainer === TRAINER_VERSION))) {
     log('demo: starting model already trained');
     return;
   }

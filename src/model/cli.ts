@@ -9,7 +9,7 @@ import type { HistoryStep, ItemAttributes, RecommenderConfig } from './contract.
 import { createIntentModel } from './intent-model.js';
 import { HearthError, errorCodeOf } from '../errors.js';
 import { DEFAULT_RECOMMENDER_CONFIG } from './defaults.js';
-import { parseEventCsv, parseUserItemLines, type InteractionLog } from './interaction-log.js';
+import { itemPopularity, parseEventCsv, parseUserItemLines, type InteractionLog } from './interaction-log.js';
 import { saveModelArtifacts } from './model-artifacts.js';
 import { setupNodeRuntime, type NodeBackend } from './node-runtime.js';
 import { createRecommender } from './sasrec-recommender.js';
@@ -126,21 +126,28 @@ function readCatalog(path: string): ItemAttributes[] {
   });
 }
 
-/** Catalog items first (in catalog order), then items only the log mentions. */
+/**
+ * Catalog items first (in catalog order), then items only the log mentions; each with its share of
+ * the log's recent interest, which devices use for `trending()`.
+ */
 function vocabulary(log: InteractionLog, catalog: ItemAttributes[]): ItemAttributes[] {
+  const popularity = itemPopularity(log);
   const items: ItemAttributes[] = [];
   const seen = new Set<string>();
+  const add = (item: ItemAttributes): void => {
+    const category = item.category ?? log.categories.get(item.id);
+    const share = popularity.get(item.id);
+    items.push({ ...item, ...(category === undefined ? {} : { category }), ...(share === undefined ? {} : { popularity: share }) });
+  };
   for (const item of catalog) {
     if (seen.has(item.id)) continue;
     seen.add(item.id);
-    const category = item.category ?? log.categories.get(item.id);
-    items.push(category === undefined ? item : { ...item, category });
+    add(item);
   }
   for (const id of log.itemIds) {
     if (seen.has(id)) continue;
     seen.add(id);
-    const category = log.categories.get(id);
-    items.push(category === undefined ? { id } : { id, category });
+    add({ id });
   }
   return items;
 }

@@ -18,6 +18,12 @@ export interface ItemAttributes {
   category?: string;
   brand?: string;
   price?: number;
+  /**
+   * The item's share of shop-wide interest in the log a starting model was trained from
+   * (`hearth-train`); it travels with the model and ranks `trending()` before and alongside the
+   * shopper's own activity. Absent for items the log never mentions.
+   */
+  popularity?: number;
 }
 
 export interface RecommenderConfig {
@@ -85,6 +91,12 @@ export interface SequenceRecommender {
   score(history: readonly HistoryStep[]): ScoredItems;
   /** Items whose learned vectors are closest to `itemId`'s. */
   similar(itemId: string, k: number): { itemId: string; score: number }[];
+  /**
+   * Cosine similarity of the learned vectors of `candidates` (rows) and `history` (columns),
+   * `[candidates.length * history.length]` row-major; 0 where either item is unknown. Explanations
+   * use it to say which of the events the model read bear on each recommended item.
+   */
+  affinity(candidates: readonly string[], history: readonly string[]): Float32Array;
   train(sequences: readonly (readonly HistoryStep[])[], options: TrainOptions): Promise<{ loss: number }>;
   getWeights(): NamedWeight[];
   setWeights(weights: readonly NamedWeight[]): void;

@@ -11,6 +11,7 @@ import type { HistoryStep, IntentConfig, IntentModel, ItemAttributes, NamedWeigh
 import type { ModelCheckpoint } from '../store/types.js';
 import type { EventType } from '../tracker/event-types.js';
 import { HearthError } from '../errors.js';
+import { restoreFromCheckpoint } from './checkpoint-restore.js';
 import { applyBlock, createBlockParams, MASKED, type BlockParams } from './attention-block.js';
 import { resolveIntentConfig } from './defaults.js';
 import { ATTRIBUTE_SLOTS, EVENT_TYPE_ROWS, attributeBucket, eventTypeRow } from './item-vocabulary.js';
@@ -280,25 +281,5 @@ export function createIntentModel(options: IntentModelOptions = {}): IntentModel
  * ```
  */
 export function intentModelFromCheckpoint(checkpoint: ModelCheckpoint): IntentModel {
-  const bad = (why: string): never => {
-    throw new HearthError('invalid_checkpoint', `intent checkpoint: ${why}`);
-  };
-  if (typeof checkpoint !== 'object' || checkpoint === null) bad('not an object');
-  if (checkpoint.name !== INTENT_CHECKPOINT_NAME) bad(`name is "${String(checkpoint.name)}", expected "${INTENT_CHECKPOINT_NAME}"`);
-  if (checkpoint.formatVersion !== INTENT_FORMAT_VERSION) bad(`format version ${String(checkpoint.formatVersion)}, this version reads ${INTENT_FORMAT_VERSION}`);
-  const stored = checkpoint.config as Partial<IntentCheckpointConfig> | null;
-  if (typeof stored !== 'object' || stored === null || typeof stored.config !== 'object' || !Array.isArray(stored.items)) bad('config must hold { config, items }');
-  let model: AttentionIntentModel;
-  try {
-    model = new AttentionIntentModel({ items: stored!.items!, config: stored!.config!, seed: typeof stored!.seed === 'number' ? stored!.seed : 1 });
-  } catch (error) {
-    throw new HearthError('invalid_checkpoint', `intent checkpoint: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-  try {
-    model.setWeightsFromCheckpoint(checkpoint.weights);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return model;
+  return restoreFromCheckpoint(checkpoint, { name: INTENT_CHECKPOINT_NAME, formatVersion: INTENT_FORMAT_VERSION, build: (parts) => new AttentionIntentModel({ ...parts, config: parts.config as Partial<IntentConfig> }) });
 }

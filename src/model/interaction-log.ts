@@ -16,6 +16,8 @@ export interface InteractionLog {
   /** Categories seen in the log (CSV only). */
   categories: Map<string, string>;
   lines: number;
+  /** False when the steps' times are line numbers (a `user item` file without a time column). */
+  timed: boolean;
 }
 
 /** Taobao behaviours → Hearth event types. Hearth's own type names are accepted as they are. */
@@ -23,7 +25,7 @@ const BEHAVIORS: Record<string, EventType> = { pv: 'view_item', cart: 'add_to_ca
 const KNOWN_TYPES = new Set<string>(EVENT_TYPES);
 
 function newLog(): InteractionLog {
-  return { histories: new Map(), itemIds: [], categories: new Map(), lines: 0 };
+  return { histories: new Map(), itemIds: [], categories: new Map(), lines: 0, timed: true };
 }
 
 function push(log: InteractionLog, seen: Set<string>, user: string, step: HistoryStep): void {
@@ -60,6 +62,7 @@ export function parseUserItemLines(text: string, type: EventType = 'purchase'): 
       throw new HearthError('invalid_argument', `line ${index + 1}: expected "user item", got "${line.slice(0, 80)}"`);
     }
     const [user, item, time] = parts as [string, string, string | undefined];
+    if (time === undefined) log.timed = false;
     const t = time === undefined ? log.lines : Number(time);
     if (!Number.isFinite(t)) throw new HearthError('invalid_argument', `line ${index + 1}: the third column must be a timestamp, got "${time}"`);
     push(log, seen, user, { itemId: item, type, time: t });
@@ -100,4 +103,52 @@ export function parseEventCsv(text: string): InteractionLog {
   // Stable sort: events with equal timestamps keep their file order.
   for (const history of log.histories.values()) history.sort((a, b) => a.time - b.time);
   return log;
+}
+
+/** Half-life of an interaction's weight in `itemPopularity`: last week's activity counts most. */
+const POPULARITY_HALF_LIFE_MS = 7 * 24 * 3600 * 1000;
+/** Interest signals; impressions, searches and page views say nothing about one item's appeal. */
+const POPULARITY_WEIGHTS: Partial<Record<EventType, number>> = {
+  view_item: 1,
+  select_item: 1,
+  add_to_wishlist: 2,
+  add_to_cart: 3,
+  begin_checkout: 3,
+  purchase: 3,
+};
+
+/**
+ * Each item's share of the shop's recent interest: interactions weighted by kind (carts and
+ * purchases 3, views and clicks 1) and, when the log has timestamps, halved for every week before
+ * the log's last event. Shares sum to 1 and are rounded to four significant digits (they travel
+ * in `model.json`); items with no weight are left out.
+ *
+ * @example
+ * ```ts
+ * itemPopularity(parseEventCsv(text)).get('sku-1'); // 0.0123
+ * ```
+ */
+export function itemPopularity(log: InteractionLog): Map<string, number> {
+  let last = Number.NEGATIVE_INFINITY;
+  for (const history of log.histories.values()) for (const step of history) if (step.time > last) last = step.time;
+  // Seconds (Taobao, Unix time) or milliseconds: the same heuristic as the session split.
+  const halfLife = last < 1e11 ? POPULARITY_HALF_LIFE_MS / 1000 : POPULARITY_HALF_LIFE_MS;
+  const weights = new Map<string, number>();
+  let total = 0;
+  for (const history of log.histories.values()) {
+    for (const step of history) {
+      const kind = POPULARITY_WEIGHTS[step.type as EventType] ?? 0;
+      if (kind === 0) continue;
+      const weight = kind * (log.timed ? Math.pow(0.5, Math.max(0, last - step.time) / halfLife) : 1);
+      weights.set(step.itemId, (weights.get(step.itemId) ?? 0) + weight);
+      total += weight;
+    }
+  }
+  const shares = new Map<string, number>();
+  if (!(total > 0)) return shares;
+  for (const [id, weight] of weights) {
+    const share = Number((weight / total).toPrecision(4));
+    if (share > 0) shares.set(id, share);
+  }
+  return shares;
 }

@@ -68,6 +68,7 @@ export class ItemVocabulary {
       if (item.category !== undefined) copy.category = item.category;
       if (item.brand !== undefined) copy.brand = item.brand;
       if (item.price !== undefined) copy.price = item.price;
+      if (typeof item.popularity === 'number' && Number.isFinite(item.popularity) && item.popularity > 0) copy.popularity = item.popularity;
       copies.push(copy);
     }
     this.items = copies;

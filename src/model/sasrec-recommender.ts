@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { HistoryStep, ItemAttributes, NamedWeight, RecommenderConfig, ScoredItems, SequenceRecommender, TrainOptions } from './contract.js';
 import type { ModelCheckpoint } from '../store/types.js';
 import { HearthError } from '../errors.js';
+import { restoreFromCheckpoint } from './checkpoint-restore.js';
 import { applyBlock, createBlockParams, MASKED, type BlockParams } from './attention-block.js';
 import { resolveRecommenderConfig } from './defaults.js';
 import { EVENT_TYPE_ROWS, ItemVocabulary, TARGET_EVENT_TYPES, eventTypeRow } from './item-vocabulary.js';
@@ -212,6 +213,32 @@ export class SasRecommender implements SequenceRecommender {
     return order.slice(0, k).map((r) => ({ itemId: this.itemIds[r - 1] as string, score: values[r] as number }));
   }
 
+  affinity(candidates: readonly string[], history: readonly string[]): Float32Array {
+    const out = new Float32Array(candidates.length * history.length);
+    if (out.length === 0) return out;
+    const rowsOf = (ids: readonly string[]): Int32Array => Int32Array.from(ids, (id) => (typeof id === 'string' ? this.vocabulary.row(id) : 0));
+    const candidateRows = rowsOf(candidates);
+    const historyRows = rowsOf(history);
+    const matrix = this.getItemMatrix();
+    const sims = tf.tidy(() => {
+      const unit = (rows: Int32Array): tf.Tensor2D => {
+        const vectors = tf.gather(matrix, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
+        return tf.div(vectors, tf.add(tf.norm(vectors, 'euclidean', 1, true), 1e-8));
+      };
+      return tf.matMul(unit(candidateRows), unit(historyRows), false, true);
+    });
+    out.set(sims.dataSync() as Float32Array);
+    sims.dispose();
+    // Row 0 (padding) has a vector too; an unknown item relates to nothing.
+    candidateRows.forEach((row, c) => {
+      if (row === 0) out.fill(0, c * history.length, (c + 1) * history.length);
+    });
+    historyRows.forEach((row, h) => {
+      if (row === 0) for (let c = 0; c < candidates.length; c++) out[c * history.length + h] = 0;
+    });
+    return out;
+  }
+
   /** Training examples: every position predicts the next item, in windows of `maxLen + 1`. */
   private examples(sequences: readonly (readonly HistoryStep[])[]): SequenceExample[] {
     if (!Array.isArray(sequences)) throw new HearthError('invalid_argument', 'sequences must be an array of histories');
@@ -375,25 +402,5 @@ export function createRecommender(options: RecommenderOptions): SequenceRecommen
  * ```
  */
 export function recommenderFromCheckpoint(checkpoint: ModelCheckpoint): SequenceRecommender {
-  const bad = (why: string): never => {
-    throw new HearthError('invalid_checkpoint', `recommender checkpoint: ${why}`);
-  };
-  if (typeof checkpoint !== 'object' || checkpoint === null) bad('not an object');
-  if (checkpoint.name !== RECOMMENDER_CHECKPOINT_NAME) bad(`name is "${String(checkpoint.name)}", expected "${RECOMMENDER_CHECKPOINT_NAME}"`);
-  if (checkpoint.formatVersion !== RECOMMENDER_FORMAT_VERSION) bad(`format version ${String(checkpoint.formatVersion)}, this version reads ${RECOMMENDER_FORMAT_VERSION}`);
-  const stored = checkpoint.config as Partial<RecommenderCheckpointConfig> | null;
-  if (typeof stored !== 'object' || stored === null || typeof stored.config !== 'object' || !Array.isArray(stored.items)) bad('config must hold { config, items }');
-  let model: SasRecommender;
-  try {
-    model = new SasRecommender({ items: stored!.items!, config: stored!.config!, seed: typeof stored!.seed === 'number' ? stored!.seed : 1 });
-  } catch (error) {
-    throw new HearthError('invalid_checkpoint', `recommender checkpoint: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-  try {
-    model.setWeightsFromCheckpoint(checkpoint.weights);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
-  return model;
+  return restoreFromCheckpoint(checkpoint, { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, build: (parts) => new SasRecommender({ ...parts, config: parts.config as Partial<RecommenderConfig> }) });
 }

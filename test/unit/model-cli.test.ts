@@ -21,9 +21,14 @@ describe('hearth-train CLI', () => {
     expect(run.output).toContain('wrote');
     expect(run.status).toBe(0);
     const checkpoint = checkpointFromArtifacts(JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')), new Uint8Array(readFileSync(join(dir, 'out', 'weights.bin'))));
-    const stored = checkpoint.config as { items: { id: string }[] };
+    const stored = checkpoint.config as { items: { id: string; popularity?: number }[] };
     expect(stored.items.slice(0, 2).map((i) => i.id)).toEqual(['0', 'extra']);
     expect(stored.items).toHaveLength(9);
+    // Each item's share of the log travels with the model (for trending()); the catalog-only item has none.
+    expect(stored.items[1]?.popularity).toBeUndefined();
+    const shares = stored.items.map((i) => i.popularity ?? 0);
+    expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 3);
+    expect(Math.min(...shares.filter((x) => x > 0))).toBeGreaterThan(0.1);
   }, 60_000);
 
   test('reports a malformed line by number and a missing file clearly', () => {
