@@ -144,15 +144,28 @@ function whyThis(rec, list) {
       );
     }
     pop.append(ol);
-    pop.append(el('p', { class: 'muted', text: 'Weights are the model’s attention over your history, computed on this device.' }));
+    pop.append(el('p', { class: 'muted', text: 'Weights: the model’s attention over your history, times how close each of those items is to this one. Computed on this device.' }));
   } else if (rec.source === 'similar') {
     pop.append(el('p', { text: list === 'similar' ? `Its learned embedding is close to ${titleOf(params.get('id'))}.` : 'Similar to items you looked at.' }));
   } else if (rec.source === 'trending') {
-    pop.append(el('p', { text: 'Popular with shoppers right now (no personal data used).' }));
+    pop.append(el('p', { text: 'Popular across the shop this week (the starting model’s figures), nudged by what you browsed on this device.' }));
   } else {
     pop.append(el('p', { text: 'A popular pick from the catalog: Hearth has not learned your taste yet.' }));
   }
   return el('details', { class: 'why' }, el('summary', { text: 'Why this?' }), pop);
+}
+
+/** Plain words for a round this device did not upload to. */
+function roundNote(result) {
+  const why = {
+    already_contributed: `This device already contributed to round ${result.roundId}; it takes part again when the next round opens.`,
+    no_consent: 'Turn on "Help improve the shared model" first.',
+    global_privacy_control: 'Your browser sends Global Privacy Control, so this device does not contribute.',
+    save_data: 'Data saver is on, so this device does not contribute.',
+    no_data: 'Browse a few products first: there is nothing to learn from yet.',
+    round_closed: 'The round is closed; try again in a moment.',
+  }[result.reason];
+  return why ?? `Round ${result.status}${result.reason ? `: ${result.reason}` : ''}.`;
 }
 
 function verb(type) {
@@ -547,7 +560,7 @@ async function renderPrivacy(h) {
     setText('#round-toast', 'Training locally and uploading…');
     try {
       const result = await h.federated.round();
-      setText('#round-toast', result.status === 'uploaded' ? `Uploaded to round ${result.roundId}.` : `Round ${result.status}${result.reason ? `: ${result.reason}` : ''}.`);
+      setText('#round-toast', result.status === 'uploaded' ? `Uploaded to round ${result.roundId}.` : roundNote(result));
       await showUpload();
     } catch (error) {
       setText('#round-toast', `Round failed: ${error?.message ?? error}`);

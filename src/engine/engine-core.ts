@@ -55,6 +55,8 @@ const SERVING_EVENTS = 300;
 const SERVING_REFRESH_MS = 30_000;
 /** Between two automatic federated rounds. */
 const ROUND_INTERVAL_MS = 6 * 3600 * 1000;
+/** Web Lock held while a federated round runs, so that the shop's tabs take part one after another. */
+const FEDERATED_ROUND_LOCK = 'hearth-federated-round';
 
 export interface BackendReport {
   backend: EngineInfo['backend'];
@@ -81,6 +83,12 @@ function isState(value: unknown): value is EngineState {
 const denied = (consent: ConsentState | undefined): boolean => consent?.personalise !== true;
 
 /**
+ * How many interactions the starting model's shop-wide shares are worth against this device's own
+ * (recency-decayed) ones in `trending()`: a shopper's few views nudge the list, they do not take it over.
+ */
+const GLOBAL_TRENDING_PRIOR = 200;
+
+/**
  * @example
  * ```ts
  * const core = new EngineCore({ store, options: { trainEpochs: 2 } });
@@ -99,6 +107,8 @@ export class EngineCore {
   /** The vocabulary's attributes, in row order (to grow it). */
   private recommenderItems: ItemAttributes[] = [];
   private recommenderRows = new Map<string, number>();
+  /** Shop-wide interest shares that came with a starting model (`hearth-train`); empty without one. */
+  private globalPopularity = new Map<string, number>();
   /** Loaded, warm-started or trained: its scores mean something. */
   private recommenderReady = false;
   private intentModel: IntentModel | null = null;
@@ -108,6 +118,7 @@ export class EngineCore {
   private catalogDirty = true;
   private servingCache: { events: StoredEvent[]; newest: number | null; at: number } | null = null;
   private training: Promise<TrainOutcome> | null = null;
+  private roundInFlight: Promise<FederatedRoundResult> | null = null;
   private abort: AbortController | null = null;
   private started: Promise<void> | null = null;
   private closed = false;
@@ -194,6 +205,7 @@ export class EngineCore {
     if (this.recommender && this.recommender !== model) this.recommender.dispose();
     this.recommender = model;
     this.recommenderItems = items.map((i) => ({ ...i }));
+    this.globalPopularity = new Map(items.flatMap((i) => (typeof i.popularity === 'number' && i.popularity > 0 ? [[i.id, i.popularity] as const] : [])));
     this.recommenderRows = new Map(model.itemIds.map((id, i) => [id, i]));
     this.recommenderReady = ready;
   }
@@ -323,7 +335,7 @@ export class EngineCore {
         if (p * maxBoost <= top.threshold || !keep(id)) continue;
         top.offer(id, p * boostFactor(id, this.byId.get(id), options.boost));
       }
-      for (const id of top.ids) because.set(id, why);
+      this.explainEach(model, top.ids, read, scored.attention, why, because);
       this.logger.debug(`recommend: events ${(t1 - t0).toFixed(1)} ms, score ${(t2 - t1).toFixed(1)} ms, rank ${(performance.now() - t2).toFixed(1)} ms over ${ids.length} items`);
     } else if (steps.length > 0) {
       // No trained model yet: items like the recent history (same category, brand), newest first.
@@ -339,6 +351,42 @@ export class EngineCore {
       }
     }
     return results;
+  }
+
+  /**
+   * One explanation per recommended item: the attention the model paid to each event it read,
+   * weighted by how close that event's item is to the recommended one (cosine of their learned
+   * vectors, negatives counted as 0) and renormalised. Attention alone is the same for every item
+   * of an answer and often nearly flat; this names the events that bear on *this* item. An item
+   * related to none of them keeps the plain attention.
+   */
+  private explainEach(
+    model: SequenceRecommender,
+    ids: readonly string[],
+    read: readonly HistoryStep[],
+    attention: Float32Array,
+    fallback: Explanation[],
+    because: Map<string, Explanation[]>,
+  ): void {
+    const n = Math.min(read.length, attention.length);
+    if (ids.length === 0 || n === 0) return;
+    const steps = read.slice(read.length - n);
+    const affinity = model.affinity(ids, steps.map((s) => s.itemId));
+    ids.forEach((id, c) => {
+      const weights = new Float32Array(n);
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const w = (attention[attention.length - n + i] as number) * Math.max(0, affinity[c * n + i] as number);
+        weights[i] = w;
+        total += w;
+      }
+      if (!(total > 0)) {
+        because.set(id, fallback);
+        return;
+      }
+      for (let i = 0; i < n; i++) weights[i] = (weights[i] as number) / total;
+      because.set(id, explain(steps, weights));
+    });
   }
 
   private similarToHistory(steps: readonly HistoryStep[], keep: (id: string) => boolean, options: RecommendOptions, top: TopK, because: Map<string, Explanation[]>): void {
@@ -366,11 +414,25 @@ export class EngineCore {
     }
   }
 
-  /** Local decayed counts, then the catalog (in stock, in its own order). */
+  /**
+   * The shop-wide shares of the starting model, updated by this device's recency-decayed activity
+   * as if it were `GLOBAL_TRENDING_PRIOR` more interactions; without a starting model the local
+   * activity alone. Then the catalog (in stock, in its own order) fills what is left.
+   */
   private trendingList(events: readonly StoredEvent[], k: number, keep: (id: string) => boolean, boosts?: RecommendOptions['boost']): Recommendation[] {
-    const counts = decayedCounts(events, this.now());
+    const local = decayedCounts(events, this.now());
+    const scores = new Map<string, number>();
+    if (this.globalPopularity.size > 0) {
+      let localTotal = 0;
+      for (const count of local.values()) localTotal += count;
+      const denominator = GLOBAL_TRENDING_PRIOR + localTotal;
+      for (const [id, share] of this.globalPopularity) scores.set(id, (GLOBAL_TRENDING_PRIOR * share) / denominator);
+      for (const [id, count] of local) scores.set(id, (scores.get(id) ?? 0) + count / denominator);
+    } else {
+      for (const [id, count] of local) scores.set(id, count);
+    }
     const top = new TopK(k);
-    for (const [id, count] of counts) if (keep(id)) top.offer(id, count * boostFactor(id, this.byId.get(id), boosts));
+    for (const [id, score] of scores) if (keep(id)) top.offer(id, score * boostFactor(id, this.byId.get(id), boosts));
     const out = top.ids.map((id, i) => this.rec(id, top.scores[i] as number, [], 'trending'));
     const seen = new Set(top.ids);
     for (const item of this.catalog) {
@@ -504,8 +566,25 @@ export class EngineCore {
     this.abort?.abort();
   }
 
-  /** Runs one federated round with the live recommender. */
-  async federatedRound(consent: ConsentState | undefined, idle = true): Promise<FederatedRoundResult> {
+  /**
+   * Runs one federated round with the live recommender. A call while a round runs joins it; other
+   * tabs of the shop wait their turn (Web Locks, where present) and then see this tab's upload, so
+   * that one device contributes to a round once.
+   */
+  federatedRound(consent: ConsentState | undefined, idle = true): Promise<FederatedRoundResult> {
+    this.roundInFlight ??= this.oneTabAtATime(() => this.runRound(consent, idle)).finally(() => {
+      this.roundInFlight = null;
+    });
+    return this.roundInFlight;
+  }
+
+  private async oneTabAtATime(run: () => Promise<FederatedRoundResult>): Promise<FederatedRoundResult> {
+    const locks = (globalThis.navigator as (Navigator & { locks?: LockManager }) | undefined)?.locks;
+    if (!locks?.request) return run();
+    return (await locks.request(FEDERATED_ROUND_LOCK, run)) as FederatedRoundResult;
+  }
+
+  private async runRound(consent: ConsentState | undefined, idle: boolean): Promise<FederatedRoundResult> {
     const fed = this.deps.federated;
     if (!fed) return { status: 'skipped', reason: 'not_configured' };
     await this.start();
@@ -518,7 +597,10 @@ export class EngineCore {
       if (!this.recommender && !this.ensureRecommender(events)) return { status: 'skipped', reason: 'no_model' };
       const model = this.recommender as SequenceRecommender;
       const sequence = historySteps(events);
+      const last = await this.lastUpload();
+      const base = fed.serverUrl.replace(/\/+$/, '');
       const result = await runFederatedRound({
+        contributedRoundId: last && last.url.startsWith(`${base}/`) ? last.header.roundId : null,
         serverUrl: fed.serverUrl,
         siteKey: fed.siteKey,
         model,

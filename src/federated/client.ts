@@ -70,6 +70,12 @@ export interface FederatedRoundDeps {
   minSequences?: number;
   /** Passed to `train` (batch size, progress, yielding). */
   trainOptions?: Omit<TrainOptions, 'epochs' | 'signal'>;
+  /**
+   * The round this device last uploaded to on this server, if any. A device contributes to a round
+   * at most once: the privacy accounting counts each client once per round, and the server cannot
+   * tell anonymous devices apart, so the device keeps count.
+   */
+  contributedRoundId?: number | null;
   /** Called with a newly downloaded global model (e.g. so that the engine can warm-start from it). */
   onGlobalModel?: (model: { version: string; modelJson: TfjsModelJson; weights: NamedWeight[] }) => void;
   now?: () => number;
@@ -235,6 +241,7 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
   }
   if (!isRoundConfig(round)) return { status: 'missed', reason: 'bad_round_config' };
   if (round.status !== 'open') return { status: 'skipped', reason: 'round_closed', roundId: round.roundId };
+  if (deps.contributedRoundId === round.roundId) return { status: 'skipped', reason: 'already_contributed', roundId: round.roundId };
 
   // 2. The global model, from the cache when it is the round's version.
   let global: { modelJson: TfjsModelJson; weights: NamedWeight[] } | undefined;

@@ -9,6 +9,8 @@ import { EngineCore } from '../../src/engine/engine-core.js';
 import { errorCodeOf } from '../../src/errors.js';
 import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 import type { RecommenderConfig } from '../../src/model/contract.js';
+import { createRecommender } from '../../src/model/sasrec-recommender.js';
+import { saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
 
 const tiny: Partial<RecommenderConfig> = { dims: 16, blocks: 1, heads: 2, maxLen: 12, dropout: 0, attributeBuckets: 32, negatives: 0, learningRate: 0.02 };
 const granted: ConsentState = { personalise: true, contribute: false, updatedAt: 1 };
@@ -63,6 +65,76 @@ describe('EngineCore on wasm', () => {
     expect(recs.map((r) => r.itemId)).not.toContain('p7');
     const trending = await core.trending(5, [], granted);
     expect(trending).toHaveLength(5);
+    await core.close();
+  });
+
+  test('trending() ranks by the starting model’s shop-wide shares, nudged by this shopper’s activity, and keeps them across a vocabulary change', async () => {
+    const store = await newStore();
+    await store.replaceCatalog(catalog());
+    // A starting model (as hearth-train writes it) whose log liked p20 most, then p11, then p5.
+    const popularity: Record<string, number> = { p20: 0.5, p11: 0.3, p5: 0.2 };
+    const items = catalog().map(({ id, category, brand, price }) => ({ id, category, brand, price, ...(popularity[id] ? { popularity: popularity[id] } : {}) }));
+    const start = createRecommender({ items, config: tiny, seed: 1 });
+    const { modelJson, weightData } = saveModelArtifacts(start);
+    start.dispose();
+    const served: FetchLike = async (url) => ({
+      ok: true,
+      status: 200,
+      json: async () => modelJson,
+      arrayBuffer: async () => (url.endsWith('weights.bin') ? weightData.slice().buffer : new ArrayBuffer(0)),
+    });
+    const core = new EngineCore({ store, options: { recommender: tiny, modelUrl: 'https://shop.example/model/model.json', autoTrain: false }, fetch: served as never });
+    const fresh = await core.trending(5, [], granted);
+    expect(fresh.slice(0, 3).map((r) => [r.itemId, r.source])).toEqual([
+      ['p20', 'trending'],
+      ['p11', 'trending'],
+      ['p5', 'trending'],
+    ]);
+    expect(fresh.slice(3).every((r) => r.source === 'catalog')).toBe(true);
+    // A shopper's own views count, but a handful do not take over the shop-wide list.
+    const now = Date.now();
+    const mine = [event(now - 2000, 'p3'), event(now - 1000, 'p3'), event(now, 'p3')];
+    const nudged = await core.trending(5, mine, granted);
+    expect(nudged.map((r) => r.itemId).slice(0, 4)).toEqual(['p20', 'p11', 'p5', 'p3']);
+    // The catalog grows: the vocabulary is extended and the shares survive.
+    await store.replaceCatalog([...catalog(), { id: 'new-1', title: 'New', category: 'hats', inStock: true }]);
+    core.catalogChanged();
+    await core.recommend({ k: 3 }, mine, granted);
+    expect((await core.trending(2, [], granted)).map((r) => r.itemId)).toEqual(['p20', 'p11']);
+    await core.close();
+  });
+
+  test('each recommendation is explained by the events that bear on it: attention weighted by closeness to that item', async () => {
+    const store = await newStore();
+    await store.replaceCatalog(catalog());
+    // A starting model with two clusters of items: p0–p14 all point one way, p15–p29 the other.
+    const items = catalog().map(({ id }) => ({ id }));
+    const model = createRecommender({ items, config: tiny, seed: 1 });
+    const dims = tiny.dims as number;
+    model.setWeights(
+      model.getWeights().map((w) => {
+        if (w.name === 'recommender/attribute_embedding') return { ...w, values: new Float32Array(w.values.length) };
+        if (w.name !== 'recommender/item_embedding') return w;
+        const values = new Float32Array(w.values.length);
+        for (let i = 0; i < items.length; i++) values[(i + 1) * dims + (i < 15 ? 0 : 1)] = 1;
+        return { ...w, values };
+      }),
+    );
+    const affinity = model.affinity(['p1', 'p16', 'unknown'], ['p0', 'p20']);
+    expect(Array.from(affinity).map((x) => Math.round(x * 1000) / 1000)).toEqual([1, 0, 0, 1, 0, 0]);
+    const { modelJson, weightData } = saveModelArtifacts(model);
+    model.dispose();
+    const served: FetchLike = async (url) => ({ ok: true, status: 200, json: async () => modelJson, arrayBuffer: async () => (url.endsWith('weights.bin') ? weightData.slice().buffer : new ArrayBuffer(0)) });
+    const core = new EngineCore({ store, options: { recommender: tiny, modelUrl: 'https://shop.example/model.json', autoTrain: false }, fetch: served as never });
+    const now = Date.now();
+    const recs = await core.recommend({ k: 30 }, [event(now - 1000, 'p0'), event(now, 'p20')], granted);
+    const fromModel = recs.filter((r) => r.source === 'model');
+    expect(fromModel.length).toBeGreaterThan(20);
+    for (const r of fromModel) {
+      const expected = Number(r.itemId.slice(1)) < 15 ? 'p0' : 'p20';
+      expect(r.because.map((b) => b.itemId), r.itemId).toEqual([expected]);
+      expect(r.because[0]?.weight).toBeCloseTo(1, 5);
+    }
     await core.close();
   });
 

@@ -96,6 +96,24 @@ describe('federated rounds through the engine', () => {
     for (const core of [first, second, third]) await core.close();
   });
 
+  test('a device contributes to a round once: a second call in the same round, or two at once, upload once', async () => {
+    await server.settled();
+    const roundBefore = server.coordinator.status();
+    const device1 = await device(3);
+    await device1.start();
+    // Two calls at once (an idle-time round and a click) are one round.
+    const [a, b] = await Promise.all([device1.federatedRound(both), device1.federatedRound(both)]);
+    expect(a.status).toBe('uploaded');
+    expect(b).toBe(a);
+    // The same round again: sat out, nothing uploaded.
+    const again = await device1.federatedRound(both);
+    expect(again).toMatchObject({ status: 'skipped', reason: 'already_contributed', roundId: a.roundId });
+    expect((await device1.lastUpload())?.at).toBe(a.upload?.at);
+    const roundAfter = server.coordinator.status();
+    expect(roundAfter).toMatchObject({ roundId: roundBefore.roundId, updates: roundBefore.updates + 1 });
+    await device1.close();
+  });
+
   test('a device without a federated configuration sits rounds out', async () => {
     const store = await openStore({ name: uniqueName('engine-fl-none'), logger: recordingLogger() });
     await store.replaceCatalog(catalog);
