@@ -220,12 +220,15 @@ export class SasRecommender implements SequenceRecommender {
     const candidateRows = rowsOf(candidates);
     const historyRows = rowsOf(history);
     const matrix = this.getItemMatrix();
+    // One gather and one normalisation for both sides: on WASM each op costs ~0.05 ms to launch.
+    const rows = new Int32Array(candidateRows.length + historyRows.length);
+    rows.set(candidateRows);
+    rows.set(historyRows, candidateRows.length);
     const sims = tf.tidy(() => {
-      const unit = (rows: Int32Array): tf.Tensor2D => {
-        const vectors = tf.gather(matrix, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
-        return tf.div(vectors, tf.add(tf.norm(vectors, 'euclidean', 1, true), 1e-8));
-      };
-      return tf.matMul(unit(candidateRows), unit(historyRows), false, true);
+      const vectors = tf.gather(matrix, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
+      const unit = tf.mul(vectors, tf.rsqrt(tf.add(tf.sum(tf.square(vectors), 1, true), 1e-12)));
+      const [c, h] = tf.split(unit, [candidateRows.length, historyRows.length], 0) as [tf.Tensor2D, tf.Tensor2D];
+      return tf.matMul(c, h, false, true);
     });
     out.set(sims.dataSync() as Float32Array);
     sims.dispose();
