@@ -72,8 +72,8 @@ async function build(log, force) {
   await run(process.execPath, [join(REPO_ROOT, 'node_modules/rollup/dist/bin/rollup'), '-c', '--silent'], log);
 }
 
-/** Bumped when hearth-train writes something new into the model (2: items carry their popularity). */
-const TRAINER_VERSION = 2;
+/** Bumped when hearth-train writes something new (2: items carry their popularity; 3: the intent model too). */
+const TRAINER_VERSION = 3;
 
 /** Generates the shop and trains the starting model unless the same inputs were used before. */
 async function prepareShop(log, { minutes, epochs, reuseModel }) {
@@ -97,7 +97,7 @@ async function prepareShop(log, { minutes, epochs, reuseModel }) {
   log(`demo: training the starting model (hearth-train, ≤ ${minutes} min)…`);
   await run(
     process.execPath,
-    [join(DIST_DIR, 'cli/train.js'), '--input', join(GENERATED, 'history.csv'), '--catalog', join(GENERATED, 'catalog.json'), '--out', join(GENERATED, 'model'), '--epochs', String(epochs), '--minutes', String(minutes)],
+    [join(DIST_DIR, 'cli/train.js'), '--input', join(GENERATED, 'history.csv'), '--catalog', join(GENERATED, 'catalog.json'), '--out', join(GENERATED, 'model'), '--epochs', String(epochs), '--minutes', String(minutes), '--intent'],
     log,
   );
   writeFileSync(stampPath, stamp);

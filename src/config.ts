@@ -154,7 +154,7 @@ function resolveEngine(value: unknown): EngineOptions {
   if (engine.backend !== undefined && !backends.includes(engine.backend as string)) {
     fail(`engine.backend must be one of: ${backends.join(', ')}; got ${show(engine.backend)}`);
   }
-  for (const key of ['workerUrl', 'wasmPath', 'modelUrl'] as const) {
+  for (const key of ['workerUrl', 'wasmPath', 'modelUrl', 'intentModelUrl'] as const) {
     const url = engine[key];
     if (url !== undefined && typeof url !== 'string' && !(typeof URL !== 'undefined' && url instanceof URL)) {
       fail(`engine.${key} must be a URL string, got ${show(url)}`);

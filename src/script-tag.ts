@@ -56,12 +56,13 @@ export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
   if (data.debug !== undefined) options.debug = flag(data.debug);
   if (data.dbName !== undefined) options.dbName = data.dbName;
   if (data.flushInterval !== undefined) options.flushIntervalMs = Number(data.flushInterval);
-  if (data.worker || data.modelUrl || data.engine !== undefined || data.autoTrain !== undefined) {
+  if (data.worker || data.modelUrl || data.intentModelUrl || data.engine !== undefined || data.autoTrain !== undefined) {
     const engine: Record<string, unknown> = {};
     if (data.engine !== undefined) engine.enabled = flag(data.engine);
     if (data.autoTrain !== undefined) engine.autoTrain = flag(data.autoTrain);
     if (data.worker) engine.workerUrl = data.worker;
     if (data.modelUrl) engine.modelUrl = data.modelUrl;
+    if (data.intentModelUrl) engine.intentModelUrl = data.intentModelUrl;
     options.engine = engine;
   }
   if (data.federatedServer) options.federated = { serverUrl: data.federatedServer, siteKey: data.siteKey ?? '' };

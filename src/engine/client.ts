@@ -94,10 +94,14 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
   const init = (): EngineWorkerInit => {
     const { workerUrl: _url, ...engine } = config.engine;
     const win = pageWindow();
-    if (engine.wasmPath && win) engine.wasmPath = new URL(engine.wasmPath, win.location.href).href;
+    // The worker resolves relative URLs against its own script; the page's author meant the page.
+    const fromPage = (url: string): string => (win ? new URL(url, win.location.href).href : url);
+    if (engine.wasmPath) engine.wasmPath = fromPage(engine.wasmPath);
+    if (engine.modelUrl) engine.modelUrl = fromPage(engine.modelUrl);
+    if (engine.intentModelUrl) engine.intentModelUrl = fromPage(engine.intentModelUrl);
     const out: EngineWorkerInit = { dbName: config.dbName, engine, consent: config.consent() };
     if (config.debug) out.debug = true;
-    if (config.federated) out.federated = { ...config.federated };
+    if (config.federated) out.federated = { ...config.federated, serverUrl: fromPage(config.federated.serverUrl) };
     return out;
   };
 

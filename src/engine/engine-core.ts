@@ -8,7 +8,7 @@ import { HearthError, errorCodeOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { CatalogItem, ConsentState, HearthStore, ModelCheckpoint } from '../store/types.js';
-import type { StoredEvent } from '../tracker/event-types.js';
+import type { EventType, StoredEvent } from '../tracker/event-types.js';
 import type { HistoryStep, IntentModel, ItemAttributes, SequenceRecommender } from '../model/contract.js';
 import { createRecommender, recommenderFromCheckpoint, RECOMMENDER_CHECKPOINT_NAME, type RecommenderCheckpointConfig } from '../model/sasrec-recommender.js';
 import { createIntentModel, intentModelFromCheckpoint, INTENT_CHECKPOINT_NAME } from '../model/intent-model.js';
@@ -146,7 +146,8 @@ export class EngineCore {
     if (isState(saved)) this.state = { ...EMPTY_STATE, ...saved };
     await this.loadCatalog();
     await this.restore();
-    if (!this.recommender && this.options.modelUrl) await this.warmStart(this.options.modelUrl);
+    if (!this.recommender && this.options.modelUrl) await this.warmStart(this.options.modelUrl, 'modelUrl');
+    if (!this.intentModel && this.options.intentModelUrl) await this.warmStart(this.options.intentModelUrl, 'intentModelUrl');
   }
 
   private async restore(): Promise<void> {
@@ -183,21 +184,31 @@ export class EngineCore {
     await this.store.deleteCheckpoint(name).catch(() => undefined);
   }
 
-  private async warmStart(url: string): Promise<void> {
+  /**
+   * Loads a starting model (tfjs format) as the recommender or the intent model, as `option` says.
+   * Never throws: without it the engine starts from scratch (or from heuristics) and says why once.
+   */
+  private async warmStart(url: string, option: 'modelUrl' | 'intentModelUrl'): Promise<void> {
+    const wanted = option === 'modelUrl' ? 'recommender' : 'intent';
     try {
       // No cookies, no referrer: the page's URL could name the product the shopper is looking at.
       const privateFetch: FetchLike = (u) => globalThis.fetch(u, { credentials: 'omit', referrerPolicy: 'no-referrer' });
       const loaded = await loadModelFromUrl(url, this.deps.fetch ?? privateFetch);
-      if (loaded.kind !== 'recommender') {
+      if (loaded.kind === 'recommender' && wanted === 'recommender') {
+        this.setRecommender(loaded.model, (loaded.checkpoint.config as RecommenderCheckpointConfig).items, true);
+        this.state.globalModelVersion ??= `url:${url}`;
+      } else if (loaded.kind === 'intent' && wanted === 'intent') {
+        this.intentModel?.dispose();
+        this.intentModel = loaded.model;
+        this.intentReady = true;
+      } else {
         loaded.model.dispose();
-        this.logger.warnOnce('warm-start', `engine.modelUrl ${url} holds an intent model, not a recommender.`);
+        this.logger.warnOnce(`warm-start-${wanted}`, `engine.${option} ${url} holds a ${loaded.kind} model, not a${wanted === 'intent' ? 'n' : ''} ${wanted} model.`);
         return;
       }
-      this.setRecommender(loaded.model, (loaded.checkpoint.config as RecommenderCheckpointConfig).items, true);
-      this.state.globalModelVersion ??= `url:${url}`;
-      this.logger.debug(`Warm start from ${url}.`);
+      this.logger.debug(`Warm start of the ${wanted} model from ${url}.`);
     } catch (error) {
-      this.logger.warnOnce('warm-start', `Could not load the starting model from ${url}; the engine starts from scratch.`, error);
+      this.logger.warnOnce(`warm-start-${wanted}`, `Could not load the starting ${wanted} model from ${url}; it starts from scratch.`, error);
     }
   }
 
@@ -492,7 +503,15 @@ export class EngineCore {
     const steps = historySteps(events.filter((e) => e.session === last.session));
     if (this.intentReady && this.intentModel && steps.length > 0) {
       const p = this.intentModel.predict(steps);
-      return { cart: p.cart, purchase: p.purchase, because: explain(steps.slice(-p.used), p.attention), source: 'model' };
+      // The model estimates whether an add-to-cart (a purchase) is still to come; the answer is
+      // about the session, so one that already happened makes it certain.
+      const happened = (...types: EventType[]): boolean => steps.some((s) => types.includes(s.type));
+      return {
+        cart: happened('add_to_cart', 'begin_checkout', 'purchase') ? 1 : p.cart,
+        purchase: happened('purchase') ? 1 : p.purchase,
+        because: explain(steps.slice(-p.used), p.attention),
+        source: 'model',
+      };
     }
     return heuristicIntent(steps);
   }

@@ -17,6 +17,11 @@ export interface EngineOptions {
   backend?: BackendName;
   /** A global starting model in the tfjs format (warm start). */
   modelUrl?: string;
+  /**
+   * A starting intent model in the tfjs format (`hearth-train --intent` writes it to
+   * `out/intent/model.json`), so that `intent()` answers from a model before the device has trained.
+   */
+  intentModelUrl?: string;
   /** Train automatically when the browser is idle (default true). */
   autoTrain?: boolean;
   recommender?: Partial<RecommenderConfig>;

@@ -54,9 +54,9 @@ export interface Recommendation {
 }
 
 export interface IntentScore {
-  /** Probability of an add-to-cart in this session. */
+  /** Probability of an add-to-cart in this session: 1 once there was one, else the model's estimate that one comes. */
   cart: number;
-  /** Probability of a purchase in this session. */
+  /** Probability of a purchase in this session: 1 once there was one, else the model's estimate that one comes. */
   purchase: number;
   because: Explanation[];
   source: 'model' | 'heuristic';

@@ -23,7 +23,8 @@ Trains Hearth's recommender from a historical log and writes DIR/model.json + DI
   --catalog FILE    JSON array of {id, title, category, brand, price, inStock}; its items come first
   --out DIR         where to write model.json and weights.bin (created if missing)
   --epochs N        passes over the log (default 10)
-  --minutes M       time budget; stops training when it runs out (default: none)
+  --minutes M       time budget; stops training when it runs out (default: none); with --intent,
+                    four fifths go to the recommender and the rest to the intent model
   --dims N --blocks N --heads N --max-len N --negatives N --lr X --dropout X   model settings
                     (defaults: dims 48, blocks 2, heads 2, max-len 50, negatives 256, lr 0.003, dropout 0.5)
   --backend B       wasm | cpu (default wasm)
@@ -172,20 +173,30 @@ function sessionsOf(log: InteractionLog): HistoryStep[][] {
   return sessions;
 }
 
-async function trainIntent(log: InteractionLog, items: ItemAttributes[], options: CliOptions, out: string): Promise<void> {
+async function trainIntent(log: InteractionLog, items: ItemAttributes[], options: CliOptions, out: string, deadline: number): Promise<void> {
   const sessions = sessionsOf(log);
   const labelled = sessions.filter((s) => s.some((step) => step.type === 'add_to_cart' || step.type === 'purchase')).length;
   console.log(`hearth-train: intent model on ${sessions.length} sessions (${labelled} with an add_to_cart or purchase)`);
   if (labelled === 0) console.log('hearth-train: warning: no add_to_cart / purchase events; the intent model will learn nothing useful');
   const intent = createIntentModel({ items, seed: options.seed });
   const epochs = Math.max(1, Math.min(options.epochs, 5));
-  const { loss } = await intent.train(sessions, {
-    epochs,
-    batchSize: 64,
-    onProgress: (p) => {
-      if (p.fraction === 1) console.log(`  intent: ${p.epochs} epochs, loss ${p.loss.toFixed(4)}`);
-    },
-  });
+  const signal = Number.isFinite(deadline) ? AbortSignal.timeout(Math.max(1_000, Math.round(deadline - performance.now()))) : undefined;
+  let loss = Number.NaN;
+  try {
+    ({ loss } = await intent.train(sessions, {
+      ...(signal ? { signal } : {}),
+      epochs,
+      batchSize: 64,
+      onProgress: (p) => {
+        loss = p.loss;
+        if (p.fraction === 1) console.log(`  intent: ${p.epochs} epochs, loss ${p.loss.toFixed(4)}`);
+      },
+    }));
+  } catch (error) {
+    if (errorCodeOf(error) !== 'aborted') throw error;
+    // Partly trained still beats the heuristic a device would use instead.
+    console.log(`  intent: time budget reached; keeping the model as trained so far`);
+  }
   const dir = join(out, 'intent');
   mkdirSync(dir, { recursive: true });
   const { modelJson, weightData } = saveModelArtifacts(intent);
@@ -214,7 +225,10 @@ async function main(args: string[]): Promise<number> {
   console.log(`hearth-train: model ${JSON.stringify({ ...DEFAULT_RECOMMENDER_CONFIG, ...model.config })}, ${model.parameterCount()} parameters`);
 
   const started = performance.now();
-  const deadline = options.minutes > 0 ? started + options.minutes * 60_000 : Number.POSITIVE_INFINITY;
+  const budgetMs = options.minutes * 60_000;
+  // With --intent the recommender gets four fifths of the budget and the intent model the rest.
+  const intentDeadline = options.minutes > 0 ? started + budgetMs : Number.POSITIVE_INFINITY;
+  const deadline = options.minutes > 0 ? started + (options.intent ? 0.8 : 1) * budgetMs : Number.POSITIVE_INFINITY;
   let lastPrint = 0;
   let epochsDone = 0;
   let loss = Number.NaN;
@@ -255,7 +269,7 @@ async function main(args: string[]): Promise<number> {
   writeFileSync(join(out, 'model.json'), JSON.stringify(modelJson));
   writeFileSync(join(out, 'weights.bin'), weightData);
   model.dispose();
-  if (options.intent) await trainIntent(log, items, options, out);
+  if (options.intent) await trainIntent(log, items, options, out, intentDeadline);
   console.log(`hearth-train: ${epochsDone} epochs in ${seconds.toFixed(1)} s (last loss ${loss.toFixed(4)}); wrote ${join(out, 'model.json')} and weights.bin (${(weightData.byteLength / 1e6).toFixed(1)} MB)`);
   return 0;
 }

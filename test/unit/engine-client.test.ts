@@ -48,6 +48,29 @@ function client(createWorker: () => Worker, extra: Record<string, unknown> = {})
 }
 
 describe('engine client', () => {
+  test('hands the worker URLs resolved against the page (the worker would resolve them against its own script)', async () => {
+    vi.stubGlobal('window', { location: { href: 'https://shop.example/store/p/42' }, addEventListener() {}, removeEventListener() {} });
+    try {
+      let seen: unknown;
+      const engine = createEngineClient({
+        dbName: 'x',
+        engine: { autoTrain: false, modelUrl: 'model/model.json', intentModelUrl: '/m/intent/model.json', wasmPath: 'https://cdn.example/wasm/' },
+        federated: { serverUrl: '../fl', siteKey: 'key-12345678' },
+        consent: () => consent,
+        logger: silentLogger,
+        createWorker: () => fakeWorker({ start: async (init) => ((seen = init), info) }),
+      });
+      await engine.info();
+      expect(seen).toMatchObject({
+        engine: { modelUrl: 'https://shop.example/store/p/model/model.json', intentModelUrl: 'https://shop.example/m/intent/model.json', wasmPath: 'https://cdn.example/wasm/' },
+        federated: { serverUrl: 'https://shop.example/store/fl', siteKey: 'key-12345678' },
+      });
+      engine.dispose();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   test('revives errors by code: the page sees a HearthError with the worker’s message', async () => {
     const engine = client(() =>
       fakeWorker({

@@ -10,6 +10,7 @@ import { errorCodeOf } from '../../src/errors.js';
 import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 import type { RecommenderConfig } from '../../src/model/contract.js';
 import { createRecommender } from '../../src/model/sasrec-recommender.js';
+import { createIntentModel } from '../../src/model/intent-model.js';
 import { saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
 
 const tiny: Partial<RecommenderConfig> = { dims: 16, blocks: 1, heads: 2, maxLen: 12, dropout: 0, attributeBuckets: 32, negatives: 0, learningRate: 0.02 };
@@ -136,6 +137,43 @@ describe('EngineCore on wasm', () => {
       expect(r.because[0]?.weight).toBeCloseTo(1, 5);
     }
     await core.close();
+  });
+
+  test('intent() answers from a starting intent model (engine.intentModelUrl) before the device trains; a wrong kind of model is refused', async () => {
+    const store = await newStore();
+    await store.replaceCatalog(catalog());
+    const intent = createIntentModel({ items: catalog().map(({ id, category }) => ({ id, category })), seed: 3 });
+    const recommender = createRecommender({ items: catalog().map(({ id }) => ({ id })), config: tiny, seed: 1 });
+    const files = new Map<string, ReturnType<typeof saveModelArtifacts>>([
+      ['https://shop.example/intent/model.json', saveModelArtifacts(intent)],
+      ['https://shop.example/rec/model.json', saveModelArtifacts(recommender)],
+    ]);
+    intent.dispose();
+    recommender.dispose();
+    const served: FetchLike = async (url) => {
+      const dir = url.slice(0, url.lastIndexOf('/') + 1);
+      const file = files.get(`${dir}model.json`);
+      return { ok: !!file, status: file ? 200 : 404, json: async () => file?.modelJson, arrayBuffer: async () => (file ? file.weightData.slice().buffer : new ArrayBuffer(0)) };
+    };
+    const session = [event(Date.now() - 2000, 'p1', 'view_item'), event(Date.now() - 1000, 'p2', 'add_to_cart')];
+    const logger = recordingLogger();
+    const warm = new EngineCore({ store, logger, options: { recommender: tiny, autoTrain: false, intentModelUrl: 'https://shop.example/intent/model.json' }, fetch: served as never });
+    const answer = await warm.intent(session, granted);
+    expect(answer.source).toBe('model');
+    expect(answer.because.length).toBeGreaterThan(0);
+    // The session already had its add-to-cart: certain. A purchase is the model's estimate.
+    expect(answer.cart).toBe(1);
+    expect(answer.purchase).toBeGreaterThan(0);
+    expect(answer.purchase).toBeLessThan(1);
+    const browsing = await warm.intent([event(Date.now() - 1000, 'p1', 'view_item', 's9')], granted);
+    expect(browsing.source).toBe('model');
+    expect(browsing.cart).toBeLessThan(1);
+    expect(warm.info().parameters.intent).toBeGreaterThan(0);
+    await warm.close();
+    const wrong = new EngineCore({ store, logger, options: { recommender: tiny, autoTrain: false, intentModelUrl: 'https://shop.example/rec/model.json' }, fetch: served as never });
+    expect((await wrong.intent(session, granted)).source).toBe('heuristic');
+    expect(logger.warnings.map((w) => w.message).join(" ")).toMatch(/holds a recommender model, not an intent model/);
+    await wrong.close();
   });
 
   test('rejects bad input with typed errors that say what was wrong', async () => {
