@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run bench:federated -- [--minutes 20] [--users 5000] [--clients-per-round 50] [--noise 0.5,1.0]
+//                            [--local-epochs 1] [--aggregator fedavg|fedadam] [--server-lr X]
 //
 // Simulates the shop on ../shared/data/amazon-games/games.txt: each user is one client that holds
 // only their own history. The real federated client (src/federated/client.ts) talks over HTTP on
@@ -34,6 +35,9 @@ const { values: args } = parseArgs({
     clip: { type: 'string', default: '0.2' },
     dims: { type: 'string', default: '32' },
     'local-epochs': { type: 'string', default: '1' },
+    aggregator: { type: 'string', default: 'fedavg' },
+    // Default: K for FedAvg (see below), the server's own default (0.01) for FedAdam.
+    'server-lr': { type: 'string' },
     'skip-sasrec': { type: 'boolean', default: false },
   },
 });
@@ -99,9 +103,10 @@ async function federatedRun(name, { noiseMultiplier = 0, timeMs, captureAttack =
     initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) },
     siteKeys: [SITE_KEY],
     minClients: K,
+    aggregator: args.aggregator,
     // A row of an item table is touched by few clients per round, so the mean dilutes its update
-    // by ~K; a server learning rate of K makes the step the sum of the clients' steps.
-    serverLr: K,
+    // by ~K; a server learning rate of K makes FedAvg's step the sum of the clients' steps.
+    ...(args['server-lr'] !== undefined ? { serverLr: Number(args['server-lr']) } : args.aggregator === 'fedavg' ? { serverLr: K } : {}),
     clip,
     noiseMultiplier,
     ...(noiseMultiplier > 0 ? { population: clients.length, delta: 1e-5 } : {}),
@@ -195,7 +200,7 @@ rows.push({ method: 'untrained (initial global model)', ...evaluate(initialWeigh
 
 // --- 2. FedAvg without noise (its uploads feed the attack test).
 const fedavg = await federatedRun('fedavg', { timeMs: phaseMs.fedavg, captureAttack: true });
-rows.push({ method: 'FedAvg, no noise', ...fedavg.metrics, epsilon: 'inf (no DP)', rounds: fedavg.rounds, updates: fedavg.clientUpdates });
+rows.push({ method: args.aggregator === 'fedavg' ? 'FedAvg, no noise' : `${args.aggregator}, no noise`, ...fedavg.metrics, epsilon: 'inf (no DP)', rounds: fedavg.rounds, updates: fedavg.clientUpdates });
 log('fedavg done', fedavg.metrics, `${fedavg.msPerClient.toFixed(0)} ms per client`);
 // The same number of sequence visits as FedAvg made, centrally: separates the cost of federation
 // from the cost of the smaller compute budget the simulation could afford.
@@ -330,7 +335,7 @@ const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 console.log(`\nFederated benchmark — ${DATA}`);
 console.log(`split: leave-one-out on ${sequences.length} sampled users (${numItems} items); ${cases.length} evaluation users; HR@10 / NDCG@10 with 100 sampled negatives`);
 console.log(`model: plain-JS next-item model (mean of last 20 input embeddings · output embeddings + bias, ${dims} dims, sampled softmax 50 negatives), ${initialWeights.reduce((n, w) => n + w.values.length, 0)} parameters`);
-console.log(`federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), server lr ${K}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`);
+console.log(`federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), ${args.aggregator}, server lr ${args["server-lr"] ?? (args.aggregator === "fedavg" ? K : "0.01 (server default)")}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`);
 console.log('| method | HR@10 | NDCG@10 | NDCG vs centralised | rounds | client updates | epsilon (delta 1e-5) |');
 console.log('|---|---|---|---|---|---|---|');
 const central = rows[0].ndcg;
