@@ -335,7 +335,7 @@ const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 console.log(`\nFederated benchmark — ${DATA}`);
 console.log(`split: leave-one-out on ${sequences.length} sampled users (${numItems} items); ${cases.length} evaluation users; HR@10 / NDCG@10 with 100 sampled negatives`);
 console.log(`model: plain-JS next-item model (mean of last 20 input embeddings · output embeddings + bias, ${dims} dims, sampled softmax 50 negatives), ${initialWeights.reduce((n, w) => n + w.values.length, 0)} parameters`);
-console.log(`federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), ${args.aggregator}, server lr ${args["server-lr"] ?? (args.aggregator === "fedavg" ? K : "0.01 (server default)")}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`);
+console.log(`federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), ${args.aggregator}, server lr ${args['server-lr'] ?? (args.aggregator === 'fedavg' ? K : '0.01 (server default)')}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`);
 console.log('| method | HR@10 | NDCG@10 | NDCG vs centralised | rounds | client updates | epsilon (delta 1e-5) |');
 console.log('|---|---|---|---|---|---|---|');
 const central = rows[0].ndcg;
