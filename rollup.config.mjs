@@ -27,7 +27,9 @@ const outputs = [
   // The aggregation server and its CLIs (Node).
   { input: 'src/server/index.ts', file: 'dist/server/index.js', format: 'es', bundle: 'none', minify: false, target: 'node' },
   { input: 'src/server/cli.ts', file: 'dist/server/cli.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
-  { input: 'src/model/cli.ts', file: 'dist/cli/train.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
+  // The training CLI and its data-parallel training thread, which it starts from the file next to it.
+  { input: 'src/train/cli.ts', file: 'dist/cli/train.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
+  { input: 'src/train/train-worker.ts', file: 'dist/cli/train-worker.js', format: 'es', bundle: 'none', minify: false, target: 'node' },
 ];
 
 /** Copies tfjs's WebAssembly binaries next to the worker, where it points `setWasmPaths`. */

@@ -9,8 +9,9 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { CatalogItem, ConsentState, HearthStore, ModelCheckpoint } from '../store/types.js';
 import type { EventType, StoredEvent } from '../tracker/event-types.js';
-import type { HistoryStep, IntentModel, ItemAttributes, SequenceRecommender } from '../model/contract.js';
+import type { HistoryStep, IntentModel, ItemAttributes, ScoredItems, SequenceRecommender } from '../model/contract.js';
 import { createRecommender, recommenderFromCheckpoint, RECOMMENDER_CHECKPOINT_NAME, type RecommenderCheckpointConfig } from '../model/sasrec-recommender.js';
+import { chooseLoss } from '../model/defaults.js';
 import { createIntentModel, intentModelFromCheckpoint, INTENT_CHECKPOINT_NAME } from '../model/intent-model.js';
 import { loadModelFromUrl, type FetchLike } from '../model/model-artifacts.js';
 import type { FederatedOptions } from '../federated/options.js';
@@ -24,12 +25,14 @@ import {
   TopK,
   boostFactor,
   checkK,
+  contributionShares,
   checkRecommendOptions,
   decayedCounts,
   explain,
   historySteps,
   mergeEvents,
   passesFilter,
+  seenOrInCart,
   sessionSteps,
   vocabularyItems,
 } from './ranking.js';
@@ -51,6 +54,8 @@ const EMPTY_STATE: EngineState = { lastTrainedAt: null, lastLoss: null, trainedE
 
 /** Events read for serving (the model reads at most its `maxLen` newest steps). */
 const SERVING_EVENTS = 300;
+/** How many of the newest history steps an explanation weighs (each costs one more row in the forward pass). */
+const EXPLAINED_STEPS = 8;
 /** A full re-read of the serving events at least this often (see `servingEvents`). */
 const SERVING_REFRESH_MS = 30_000;
 /** Between two automatic federated rounds. */
@@ -246,7 +251,9 @@ export class EngineCore {
     const wanted = vocabularyItems(this.catalog, events);
     if (!this.recommender) {
       if (wanted.length === 0) return false;
-      this.setRecommender(createRecommender({ items: wanted, config: this.options.recommender ?? {}, seed: this.deps.seed ?? 1 }), wanted, false);
+      // Small catalogues train with the exact full softmax, large ones with the sampled one.
+      const config = { loss: chooseLoss(wanted.length), ...this.options.recommender };
+      this.setRecommender(createRecommender({ items: wanted, config, seed: this.deps.seed ?? 1 }), wanted, false);
       return true;
     }
     const added = missingItems(this.recommender, wanted);
@@ -321,33 +328,37 @@ export class EngineCore {
     const excluded = new Set<string>(options.exclude ?? []);
     if (contextId) excluded.add(contextId);
     if (options.excludePurchased !== false) for (const e of events) if (e.type === 'purchase') for (const id of e.itemIds) excluded.add(id);
+    if (options.excludeSeen !== false) for (const id of seenOrInCart(events)) excluded.add(id);
     const keep = (id: string): boolean => !excluded.has(id) && passesFilter(this.byId.get(id), options.filter, haveCatalog);
     const top = new TopK(k);
     const because = new Map<string, Explanation[]>();
     let source: Recommendation['source'] = 'model';
 
-    if (this.recommenderReady && this.recommender && steps.some((s) => this.recommenderRows.has(s.itemId))) {
-      const model = this.recommender;
-      const scored = model.score(steps);
+    const model = this.recommender;
+    const read = model ? steps.filter((s) => this.recommenderRows.has(s.itemId)).slice(-model.config.maxLen) : [];
+    if (this.recommenderReady && model && read.length > 0) {
+      // One forward pass for the history and for each of its newest steps left out (explanations).
+      const explained = Math.min(EXPLAINED_STEPS, read.length);
+      const variants = Array.from({ length: explained }, (_, j) => {
+        const left = read.length - explained + j;
+        return read.filter((_, i) => i !== left);
+      });
+      const [scored, ...without] = model.scoreBatch([read, ...variants]) as [ScoredItems, ...ScoredItems[]];
+      const probabilities = model.probabilities(read, scored);
       const t2 = performance.now();
-      const read = steps.filter((s) => this.recommenderRows.has(s.itemId)).slice(-scored.used);
-      const why = explain(read, scored.attention);
-      // Softmax over the whole vocabulary: positive scores that boosts can multiply.
-      let max = -Infinity;
-      for (const s of scored.scores) if (s > max) max = s;
-      let sum = 0;
-      for (const s of scored.scores) sum += Math.exp(s - max);
       const ids = scored.itemIds;
       // A candidate can beat the current k-th only if its best possible boost lets it.
       const maxBoost = (options.boost ?? []).reduce((m, b) => m * Math.max(1, b.factor), 1);
+      const rows = new Map<string, number>();
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i] as string;
-        const p = Math.exp((scored.scores[i] as number) - max) / sum;
+        const p = probabilities[i] as number;
         if (p * maxBoost <= top.threshold || !keep(id)) continue;
+        rows.set(id, i);
         top.offer(id, p * boostFactor(id, this.byId.get(id), options.boost));
       }
-      this.explainEach(model, top.ids, read, scored.attention, why, because);
-      this.logger.debug(`recommend: events ${(t1 - t0).toFixed(1)} ms, score ${(t2 - t1).toFixed(1)} ms, rank ${(performance.now() - t2).toFixed(1)} ms over ${ids.length} items`);
+      this.explainByContribution(model, top.ids.map((id) => rows.get(id) as number), top.ids, read, probabilities, variants, without, because);
+      this.logger.debug(`recommend: events ${(t1 - t0).toFixed(1)} ms, score ${(t2 - t1).toFixed(1)} ms, rank and explain ${(performance.now() - t2).toFixed(1)} ms over ${ids.length} items`);
     } else if (steps.length > 0) {
       // No trained model yet: items like the recent history (same category, brand), newest first.
       source = 'similar';
@@ -365,39 +376,31 @@ export class EngineCore {
   }
 
   /**
-   * One explanation per recommended item: the attention the model paid to each event it read,
-   * weighted by how close that event's item is to the recommended one (cosine of their learned
-   * vectors, negatives counted as 0) and renormalised. Attention alone is the same for every item
-   * of an answer and often nearly flat; this names the events that bear on *this* item. An item
-   * related to none of them keeps the plain attention.
+   * Explains each recommended item by the events that raised its score most: the served score
+   * (the blend of model and neighbours) of the history is compared with the score of the history
+   * without each of its newest steps. Faithful by construction: the event named first is the one
+   * whose removal lowers the item's score most.
    */
-  private explainEach(
+  private explainByContribution(
     model: SequenceRecommender,
+    rows: readonly number[],
     ids: readonly string[],
     read: readonly HistoryStep[],
-    attention: Float32Array,
-    fallback: Explanation[],
+    probabilities: Float32Array,
+    variants: readonly HistoryStep[][],
+    without: readonly ScoredItems[],
     because: Map<string, Explanation[]>,
   ): void {
-    const n = Math.min(read.length, attention.length);
-    if (ids.length === 0 || n === 0) return;
-    const steps = read.slice(read.length - n);
-    const affinity = model.affinity(ids, steps.map((s) => s.itemId));
-    ids.forEach((id, c) => {
-      const weights = new Float32Array(n);
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        const w = (attention[attention.length - n + i] as number) * Math.max(0, affinity[c * n + i] as number);
-        weights[i] = w;
-        total += w;
-      }
-      if (!(total > 0)) {
-        because.set(id, fallback);
-        return;
-      }
-      for (let i = 0; i < n; i++) weights[i] = (weights[i] as number) / total;
-      because.set(id, explain(steps, weights));
+    if (ids.length === 0 || variants.length === 0) return;
+    const explainedSteps = read.slice(read.length - variants.length);
+    const drops = ids.map(() => new Float32Array(variants.length));
+    variants.forEach((variant, j) => {
+      const p = model.probabilities(variant, without[j]);
+      rows.forEach((row, c) => {
+        (drops[c] as Float32Array)[j] = Math.log(probabilities[row] as number) - Math.log(Math.max(1e-30, p[row] as number));
+      });
     });
+    ids.forEach((id, c) => because.set(id, explain(explainedSteps, contributionShares(drops[c] as Float32Array))));
   }
 
   private similarToHistory(steps: readonly HistoryStep[], keep: (id: string) => boolean, options: RecommendOptions, top: TopK, because: Map<string, Explanation[]>): void {
@@ -471,11 +474,24 @@ export class EngineCore {
     const haveCatalog = this.catalog.length > 0;
     const keep = (id: string): boolean => id !== itemId && passesFilter(this.byId.get(id), undefined, haveCatalog);
     const self = this.byId.get(itemId);
-    if (this.recommenderReady && this.recommender && this.recommenderRows.has(itemId)) {
-      const found = this.recommender.similar(itemId, Math.min(this.recommender.itemIds.length - 1, count * 4 + 20));
-      const out = found.filter((f) => keep(f.itemId)).slice(0, count).map((f) => this.rec(f.itemId, f.score, [], 'similar'));
+    const model = this.recommender;
+    if (model && this.recommenderRows.has(itemId) && (this.recommenderReady || model.neighbours)) {
+      const out: Recommendation[] = [];
+      const seen = new Set<string>();
+      const push = (id: string, score: number): void => {
+        if (out.length >= count || seen.has(id) || !keep(id)) return;
+        seen.add(id);
+        out.push(this.rec(id, score, [], 'similar'));
+      };
+      // Shop-wide co-visitation first (what shoppers really looked at next to it), scored as a
+      // share of the item's strongest neighbour; then the items whose learned vectors are closest.
+      const neighbours = model.neighbours?.neighboursOf((this.recommenderRows.get(itemId) as number) + 1, count * 2 + 10) ?? [];
+      const strongest = neighbours[0]?.count ?? 1;
+      for (const n of neighbours) push(model.itemIds[n.row - 1] as string, n.count / strongest);
+      if (this.recommenderReady && out.length < count) {
+        for (const f of model.similar(itemId, Math.min(model.itemIds.length - 1, count * 4 + 20))) push(f.itemId, f.score);
+      }
       if (out.length >= count || !self) return out;
-      const seen = new Set(out.map((r) => r.itemId));
       return [...out, ...this.attributeNeighbours(self, count - out.length, (id) => keep(id) && !seen.has(id))];
     }
     if (!self) throw new HearthError('unknown_item', `Unknown item "${itemId}": neither the catalog nor the model knows it`);

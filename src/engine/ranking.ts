@@ -56,6 +56,7 @@ export function checkRecommendOptions(options: RecommendOptions): number {
   }
   stringList(options.exclude, 'exclude');
   if (options.excludePurchased !== undefined && typeof options.excludePurchased !== 'boolean') throw new HearthError('invalid_argument', 'excludePurchased must be a boolean');
+  if (options.excludeSeen !== undefined && typeof options.excludeSeen !== 'boolean') throw new HearthError('invalid_argument', 'excludeSeen must be a boolean');
   const f = options.filter as RecommendFilter | undefined;
   if (f !== undefined) {
     if (typeof f !== 'object' || f === null) throw new HearthError('invalid_argument', 'filter must be an object with inStock, categories, brands, minPrice, maxPrice');
@@ -119,6 +120,27 @@ export function historySteps(events: readonly StoredEvent[], types: ReadonlySet<
     }
   }
   return steps;
+}
+
+/** Event types that show the shopper looked at an item. */
+const VIEW_TYPES: ReadonlySet<EventType> = new Set<EventType>(['view_item', 'select_item']);
+
+/**
+ * What `excludeSeen` leaves out of "for you": items viewed in the newest session and items in the
+ * cart now (added and not since removed or bought). Older views and past purchases stay eligible:
+ * coming back to an item, or buying it again, is something the model can predict.
+ */
+export function seenOrInCart(events: readonly StoredEvent[]): Set<string> {
+  const out = new Set<string>();
+  const newest = events[events.length - 1];
+  const cart = new Set<string>();
+  for (const e of events) {
+    if (newest && e.session === newest.session && VIEW_TYPES.has(e.type)) for (const id of e.itemIds) out.add(id);
+    if (e.type === 'add_to_cart') for (const id of e.itemIds) cart.add(id);
+    else if (e.type === 'remove_from_cart' || e.type === 'purchase') for (const id of e.itemIds) cart.delete(id);
+  }
+  for (const id of cart) out.add(id);
+  return out;
 }
 
 /** Sessions as step lists (for the intent model), in order of their first event. */
@@ -209,8 +231,10 @@ export class TopK {
 }
 
 /**
- * The history events the model attended to most: at most `max` of them, weight ≥ `minWeight`,
- * heaviest first. `steps` are the steps the model read (oldest first), aligned with `attention`.
+ * The heaviest history events: at most `max` of them, weight ≥ `minWeight`, heaviest first, one
+ * per item and type. `steps` (oldest first) are aligned with `attention`, each step's share of
+ * what the answer rests on (the intent model's attention, or a recommendation's score
+ * contributions from {@link contributionShares}).
  */
 export function explain(steps: readonly HistoryStep[], attention: Float32Array, max = 3, minWeight = 0.05): Explanation[] {
   const order = Array.from(attention.keys()).sort((a, b) => (attention[b] as number) - (attention[a] as number));
@@ -226,6 +250,25 @@ export function explain(steps: readonly HistoryStep[], attention: Float32Array, 
     out.push({ itemId: step.itemId, type: step.type, time: step.time, weight: Math.min(1, weight) });
   }
   return out;
+}
+
+/**
+ * Each step's share of an item's score from how much the score falls without it: `drops[i]` is
+ * log p(item | history) − log p(item | history without step i); steps that did not raise the
+ * score get 0, the rest are normalised to sum to 1. All zero when no step raised it.
+ */
+export function contributionShares(drops: Float32Array): Float32Array {
+  const shares = new Float32Array(drops.length);
+  let total = 0;
+  for (let i = 0; i < drops.length; i++) {
+    const d = drops[i] as number;
+    if (d > 0 && Number.isFinite(d)) {
+      shares[i] = d;
+      total += d;
+    }
+  }
+  if (total > 0) for (let i = 0; i < shares.length; i++) shares[i] = (shares[i] as number) / total;
+  return shares;
 }
 
 /** Recency-decayed counts of the items in `events` (history events count, impressions do not). */

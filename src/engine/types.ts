@@ -28,6 +28,12 @@ export interface RecommendOptions {
   exclude?: string[];
   /** Leave out items the shopper already bought (default true). */
   excludePurchased?: boolean;
+  /**
+   * Leave out items viewed in the current session and items in the cart now (default true), so a
+   * "for you" widget does not show what the shopper just looked at. Set false for a "recently
+   * viewed"-style list, or where seeing the same items again is the point.
+   */
+  excludeSeen?: boolean;
   filter?: RecommendFilter;
   boost?: RecommendBoost[];
 }
@@ -37,7 +43,11 @@ export interface Explanation {
   itemId: string;
   type: EventType;
   time: number;
-  /** Attention weight in [0, 1]; the weights of one answer sum to at most 1. */
+  /**
+   * In [0, 1]; the weights of one answer sum to at most 1. For a recommendation: this event's
+   * share of what raised the item's score (measured by scoring the history without it). For
+   * intent: the model's attention on it.
+   */
   weight: number;
 }
 

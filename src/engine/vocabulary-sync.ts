@@ -37,5 +37,7 @@ export function extendRecommender(model: SequenceRecommender, known: readonly It
     return { name: w.name, shape: w.shape, values };
   });
   grown.setWeights(weights);
+  // The new items have no co-visitations yet; the known ones keep theirs (same rows).
+  if (model.neighbours) grown.setNeighbours(model.neighbours.grow(items.length + 1));
   return grown;
 }

@@ -4,6 +4,7 @@
  */
 import type { EventType } from '../tracker/event-types.js';
 import type { ModelCheckpoint } from '../store/types.js';
+import type { ItemNeighbours } from './item-neighbours.js';
 
 /** One step of a shopper's history as the models see it. */
 export interface HistoryStep {
@@ -26,6 +27,9 @@ export interface ItemAttributes {
   popularity?: number;
 }
 
+/** See {@link RecommenderConfig.loss}. */
+export type RecommenderLoss = 'softmax' | 'sampled-softmax';
+
 export interface RecommenderConfig {
   dims: number;
   blocks: number;
@@ -34,9 +38,21 @@ export interface RecommenderConfig {
   dropout: number;
   /** Buckets of the hashed attribute embeddings. */
   attributeBuckets: number;
-  /** Negatives per position for the sampled loss (0 = full softmax). */
+  /**
+   * The training loss: `'softmax'` is the cross-entropy over every item (exact, best for full-catalogue
+   * ranking, cost grows with the catalogue); `'sampled-softmax'` draws `negatives` items per batch
+   * from the items' training frequency and subtracts log Q (Yi et al., RecSys 2019), which estimates
+   * the same loss at a fixed cost. {@link chooseLoss} picks one by catalogue size.
+   */
+  loss: RecommenderLoss;
+  /** Negatives per batch for `'sampled-softmax'` (shared by every position of the batch). */
   negatives: number;
   learningRate: number;
+  /**
+   * The share of the item-neighbour distribution in the served scores (0–1; see blend.ts), used
+   * when the model carries a neighbour table. `hearth-train` chooses it on a validation split.
+   */
+  neighbourWeight: number;
 }
 
 export interface IntentConfig {
@@ -87,16 +103,29 @@ export interface SequenceRecommender {
   /** Item ids the model has rows for, in row order. */
   readonly itemIds: readonly string[];
   parameterCount(): number;
-  /** Scores every known item as the next step after `history`. Disposes every tensor it makes. */
+  /**
+   * Scores every known item as the next step after `history`: the Transformer's logits. Disposes
+   * every tensor it makes.
+   */
   score(history: readonly HistoryStep[]): ScoredItems;
+  /**
+   * `score()` of several histories in one forward pass (the engine scores a history and its
+   * variants with one event left out, to explain each recommendation by what moved it).
+   */
+  scoreBatch(histories: readonly (readonly HistoryStep[])[]): ScoredItems[];
+  /**
+   * What the engine ranks by: the probability of each item next, the Transformer's softmax blended
+   * with the item neighbours' co-visitation distribution (shop-wide table plus the transitions in
+   * `history` itself) when the model has neighbours. Pass `scored` when `score(history)` was
+   * already called.
+   */
+  probabilities(history: readonly HistoryStep[], scored?: ScoredItems): Float32Array;
+  /** The shop-wide item-neighbour table, when the model came with one (hearth-train). */
+  readonly neighbours: ItemNeighbours | null;
+  /** Attaches (or removes) a neighbour table; its rows must be this model's vocabulary rows. */
+  setNeighbours(neighbours: ItemNeighbours | null): void;
   /** Items whose learned vectors are closest to `itemId`'s. */
   similar(itemId: string, k: number): { itemId: string; score: number }[];
-  /**
-   * Cosine similarity of the learned vectors of `candidates` (rows) and `history` (columns),
-   * `[candidates.length * history.length]` row-major; 0 where either item is unknown. Explanations
-   * use it to say which of the events the model read bear on each recommended item.
-   */
-  affinity(candidates: readonly string[], history: readonly string[]): Float32Array;
   train(sequences: readonly (readonly HistoryStep[])[], options: TrainOptions): Promise<{ loss: number }>;
   getWeights(): NamedWeight[];
   setWeights(weights: readonly NamedWeight[]): void;

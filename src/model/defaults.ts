@@ -1,10 +1,10 @@
 /** Default model configurations and their validation. */
-import type { IntentConfig, RecommenderConfig } from './contract.js';
+import type { IntentConfig, RecommenderConfig, RecommenderLoss } from './contract.js';
 import { HearthError } from '../errors.js';
 
 /**
  * Compact SASRec defaults: 64 dims, 2 pre-LN blocks of 2 heads over the last 50 events, sampled
- * softmax with 256 shared negatives.
+ * softmax with 1,024 frequency-sampled negatives per batch and the log Q correction.
  *
  * @example
  * ```ts
@@ -18,8 +18,10 @@ export const DEFAULT_RECOMMENDER_CONFIG: Readonly<RecommenderConfig> = Object.fr
   maxLen: 50,
   dropout: 0.2,
   attributeBuckets: 512,
-  negatives: 256,
+  loss: 'sampled-softmax',
+  negatives: 1024,
   learningRate: 0.001,
+  neighbourWeight: 0.5,
 });
 
 /**
@@ -41,6 +43,8 @@ export const DEFAULT_INTENT_CONFIG: Readonly<IntentConfig> = Object.freeze({
   attributeBuckets: 512,
 });
 
+const RECOMMENDER_LOSSES: readonly RecommenderLoss[] = ['softmax', 'sampled-softmax'];
+
 function positiveInteger(value: unknown, name: string, min = 1): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw new HearthError('invalid_argument', `config.${name} must be an integer ≥ ${min}, got ${String(value)}`);
@@ -55,9 +59,38 @@ function rate(value: unknown, name: string, max: number): number {
   return value;
 }
 
+function fraction(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new HearthError('invalid_argument', `config.${name} must be a number in [0, 1], got ${String(value)}`);
+  return value;
+}
+
+/**
+ * Catalogues up to this many items train with the full softmax; larger ones with the sampled
+ * softmax. Measured with bench:quality's settings on this project's 2-core machine: the full
+ * softmax's cost grows with the catalogue and passes the sampled loss's (1,024 negatives) at a few
+ * thousand items, while below that it is exact and as fast.
+ */
+export const FULL_SOFTMAX_MAX_ITEMS = 4_096;
+
+/**
+ * The loss for a catalogue of `items` items (recorded in the model's config, so the model file
+ * says how it was trained).
+ *
+ * @example
+ * ```ts
+ * createRecommender({ items, config: { loss: chooseLoss(items.length) } });
+ * ```
+ */
+export function chooseLoss(items: number): RecommenderLoss {
+  return items <= FULL_SOFTMAX_MAX_ITEMS ? 'softmax' : 'sampled-softmax';
+}
+
 /** The full recommender config from a partial one; throws 'invalid_argument' on bad values. */
 export function resolveRecommenderConfig(partial: Partial<RecommenderConfig> = {}): RecommenderConfig {
-  const c = { ...DEFAULT_RECOMMENDER_CONFIG, ...partial };
+  // Checkpoints from before `loss` existed said "full softmax" with `negatives: 0`.
+  const loss = partial.loss ?? (partial.negatives === 0 ? 'softmax' : DEFAULT_RECOMMENDER_CONFIG.loss);
+  const c = { ...DEFAULT_RECOMMENDER_CONFIG, ...partial, loss };
+  if (!RECOMMENDER_LOSSES.includes(c.loss)) throw new HearthError('invalid_argument', `config.loss must be one of ${RECOMMENDER_LOSSES.join(', ')}, got ${String(c.loss)}`);
   const config: RecommenderConfig = {
     dims: positiveInteger(c.dims, 'dims'),
     blocks: positiveInteger(c.blocks, 'blocks'),
@@ -65,8 +98,10 @@ export function resolveRecommenderConfig(partial: Partial<RecommenderConfig> = {
     maxLen: positiveInteger(c.maxLen, 'maxLen'),
     dropout: rate(c.dropout, 'dropout', 1),
     attributeBuckets: positiveInteger(c.attributeBuckets, 'attributeBuckets'),
-    negatives: positiveInteger(c.negatives, 'negatives', 0),
+    loss: c.loss,
+    negatives: positiveInteger(c.negatives, 'negatives', c.loss === 'sampled-softmax' ? 1 : 0),
     learningRate: rate(c.learningRate, 'learningRate', 10),
+    neighbourWeight: fraction(c.neighbourWeight, 'neighbourWeight'),
   };
   if (config.dims % config.heads !== 0) throw new HearthError('invalid_argument', `config.dims (${config.dims}) must be a multiple of config.heads (${config.heads})`);
   return config;

@@ -7,7 +7,7 @@
  */
 import type { ModelCheckpoint } from '../store/types.js';
 import type { IntentModel, NamedWeight, SequenceRecommender } from './contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError, errorCodeOf } from '../errors.js';
 import { INTENT_CHECKPOINT_NAME, intentModelFromCheckpoint } from './intent-model.js';
 import { RECOMMENDER_CHECKPOINT_NAME, recommenderFromCheckpoint } from './sasrec-recommender.js';
 
@@ -16,12 +16,26 @@ export interface WeightsManifestGroup {
   weights: { name: string; shape: number[]; dtype: 'float32' }[];
 }
 
+/** How a table is stored: int32 / float32 little-endian, or as exact integers in uint16. */
+export interface TableEntry {
+  name: string;
+  shape: number[];
+  dtype: 'int32' | 'float32';
+  /** tfjs's quantization spec; Hearth writes `{ dtype: 'uint16', scale: 1, min: 0 }` for integers that fit. */
+  quantization?: { dtype: 'uint16'; scale: 1; min: 0 };
+}
+
 /** What Hearth needs besides the weights. */
 export interface HearthModelMetadata {
   name: string;
   formatVersion: number;
   config: unknown;
   savedAt: number;
+  /**
+   * Non-trainable tables (the recommender's item neighbours), in their own file so that the
+   * federated server, which averages `weightsManifest` only, never sees them.
+   */
+  tables?: { paths: string[]; entries: TableEntry[] };
 }
 
 export interface HearthModelJson {
@@ -37,6 +51,8 @@ export interface ModelArtifacts {
   modelJson: HearthModelJson;
   /** The bytes of the single shard named in the manifest (`weights.bin` by default). */
   weightData: Uint8Array;
+  /** The bytes of the tables file (`neighbours.bin`), when the model has tables. */
+  tableData?: Uint8Array;
 }
 
 export type LoadedModel =
@@ -57,7 +73,7 @@ const invalid = (why: string): never => {
  * writeFileSync('out/weights.bin', weightData);
  * ```
  */
-export function saveModelArtifacts(model: SequenceRecommender | IntentModel | ModelCheckpoint, shardPath = 'weights.bin'): ModelArtifacts {
+export function saveModelArtifacts(model: SequenceRecommender | IntentModel | ModelCheckpoint, shardPath = 'weights.bin', tablePath = 'neighbours.bin'): ModelArtifacts {
   const checkpoint = 'toCheckpoint' in model ? model.toCheckpoint() : model;
   const total = checkpoint.weights.reduce((n, w) => n + w.values.length, 0);
   const floats = new Float32Array(total);
@@ -66,18 +82,82 @@ export function saveModelArtifacts(model: SequenceRecommender | IntentModel | Mo
     floats.set(w.values, offset);
     offset += w.values.length;
   }
+  const meta: HearthModelMetadata = { name: checkpoint.name, formatVersion: checkpoint.formatVersion, config: checkpoint.config, savedAt: checkpoint.savedAt };
+  const tables = checkpoint.tables ?? [];
+  const encoded = tables.map(encodeTable);
+  if (tables.length > 0) meta.tables = { paths: [tablePath], entries: encoded.map((e) => e.entry) };
   // Float32Array is platform-endian; every platform tfjs runs on is little-endian, as the format wants.
-  return {
+  const artifacts: ModelArtifacts = {
     modelJson: {
       format: 'hearth',
       generatedBy: 'hearth',
       convertedBy: null,
       modelTopology: null,
       weightsManifest: [{ paths: [shardPath], weights: checkpoint.weights.map((w) => ({ name: w.name, shape: [...w.shape], dtype: 'float32' })) }],
-      userDefinedMetadata: { hearth: { name: checkpoint.name, formatVersion: checkpoint.formatVersion, config: checkpoint.config, savedAt: checkpoint.savedAt } },
+      userDefinedMetadata: { hearth: meta },
     },
     weightData: new Uint8Array(floats.buffer),
   };
+  if (tables.length > 0) artifacts.tableData = concat(encoded.map((e) => e.bytes));
+  return artifacts;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
+}
+
+/** A table's bytes: integers that fit in 16 bits as uint16 (half the download), else 32-bit. */
+function encodeTable(table: NonNullable<ModelCheckpoint['tables']>[number]): { entry: TableEntry; bytes: Uint8Array } {
+  const dtype = table.values instanceof Int32Array ? 'int32' : 'float32';
+  const fits = table.values.every((v) => Number.isInteger(v) && v >= 0 && v <= 0xffff);
+  const entry: TableEntry = { name: table.name, shape: [...table.shape], dtype };
+  if (fits) {
+    entry.quantization = { dtype: 'uint16', scale: 1, min: 0 };
+    return { entry, bytes: new Uint8Array(Uint16Array.from(table.values).buffer) };
+  }
+  const copy = dtype === 'int32' ? Int32Array.from(table.values) : Float32Array.from(table.values);
+  return { entry, bytes: new Uint8Array(copy.buffer) };
+}
+
+function readTableEntries(value: unknown): { paths: string[]; entries: TableEntry[] } {
+  const t = value as { paths?: unknown; entries?: unknown } | null;
+  if (typeof t !== 'object' || t === null || !Array.isArray(t.paths) || t.paths.length === 0 || t.paths.some((p) => typeof p !== 'string')) invalid('tables need paths');
+  if (!Array.isArray(t!.entries)) invalid('tables need entries');
+  for (const e of t!.entries as unknown[]) {
+    const entry = e as Record<string, unknown> | null;
+    if (!entry || typeof entry.name !== 'string') invalid('a table has no name');
+    if (!Array.isArray(entry!.shape) || entry!.shape.length !== 1 || !Number.isSafeInteger(entry!.shape[0]) || (entry!.shape[0] as number) < 0) invalid(`table "${String(entry!.name)}" needs a one-dimensional shape`);
+    if (entry!.dtype !== 'int32' && entry!.dtype !== 'float32') invalid(`table "${String(entry!.name)}" must be int32 or float32`);
+    const q = entry!.quantization as Record<string, unknown> | undefined;
+    if (q !== undefined && (q.dtype !== 'uint16' || q.scale !== 1 || q.min !== 0)) invalid(`table "${String(entry!.name)}" has an unsupported quantization`);
+  }
+  return t as { paths: string[]; entries: TableEntry[] };
+}
+
+/** Decodes the tables file; throws 'invalid_checkpoint' when its length does not match. */
+function decodeTables(entries: readonly TableEntry[], bytes: Uint8Array): NonNullable<ModelCheckpoint['tables']> {
+  const width = (e: TableEntry): number => (e.quantization ? 2 : 4);
+  const total = entries.reduce((n, e) => n + (e.shape[0] as number) * width(e), 0);
+  if (bytes.byteLength !== total) invalid(`the tables have ${bytes.byteLength} bytes, model.json announces ${total}`);
+  // Copy into an aligned buffer: typed-array views need aligned offsets.
+  const aligned = new Uint8Array(total);
+  aligned.set(bytes);
+  let offset = 0;
+  return entries.map((e) => {
+    const n = e.shape[0] as number;
+    const raw = aligned.slice(offset, offset + n * width(e)).buffer;
+    offset += n * width(e);
+    const source = e.quantization ? new Uint16Array(raw) : e.dtype === 'int32' ? new Int32Array(raw) : new Float32Array(raw);
+    const values = e.dtype === 'int32' ? Int32Array.from(source) : Float32Array.from(source);
+    if (values instanceof Float32Array) for (let i = 0; i < n; i++) if (!Number.isFinite(values[i])) invalid(`table "${e.name}" has a non-finite value`);
+    return { name: e.name, shape: [n], values };
+  });
 }
 
 /** Validates a parsed `model.json` and returns its manifest entries and Hearth metadata. */
@@ -113,7 +193,7 @@ function readModelJson(value: unknown): { groups: WeightsManifestGroup[]; meta: 
  * const checkpoint = checkpointFromArtifacts(JSON.parse(json), new Uint8Array(bytes));
  * ```
  */
-export function checkpointFromArtifacts(modelJson: unknown, weightData: Uint8Array): ModelCheckpoint {
+export function checkpointFromArtifacts(modelJson: unknown, weightData: Uint8Array, tableData?: Uint8Array): ModelCheckpoint {
   const { groups, meta } = readModelJson(modelJson);
   const layout = groups.flatMap((g) => g.weights);
   const sizes = layout.map((w) => w.shape.reduce((a, b) => a * b, 1));
@@ -129,7 +209,9 @@ export function checkpointFromArtifacts(modelJson: unknown, weightData: Uint8Arr
     for (let k = 0; k < values.length; k++) if (!Number.isFinite(values[k])) invalid(`weight "${w.name}" has a non-finite value`);
     return { name: w.name, shape: [...w.shape], values };
   });
-  return { name: meta.name, formatVersion: meta.formatVersion, config: meta.config, weights, savedAt: typeof meta.savedAt === 'number' ? meta.savedAt : 0 };
+  const checkpoint: ModelCheckpoint = { name: meta.name, formatVersion: meta.formatVersion, config: meta.config, weights, savedAt: typeof meta.savedAt === 'number' ? meta.savedAt : 0 };
+  if (meta.tables !== undefined && tableData !== undefined) checkpoint.tables = decodeTables(readTableEntries(meta.tables).entries, tableData);
+  return checkpoint;
 }
 
 /** Rebuilds whichever model a checkpoint holds. */
@@ -169,20 +251,27 @@ export async function loadCheckpointFromUrl(url: string, fetchImpl: FetchLike = 
   } catch (error) {
     throw new HearthError('invalid_checkpoint', `${url} is not JSON`, { cause: error });
   }
-  const { groups } = readModelJson(json);
+  const { groups, meta } = readModelJson(json);
   const base = new URL(url, typeof location === 'undefined' ? 'http://localhost/' : location.href);
-  const shards: Uint8Array[] = [];
-  for (const path of groups.flatMap((g) => g.paths)) {
-    const shard = await fetchOk(fetchImpl, new URL(path, base).href);
-    shards.push(new Uint8Array(await shard.arrayBuffer()));
+  const download = async (paths: readonly string[]): Promise<Uint8Array> => {
+    const shards: Uint8Array[] = [];
+    for (const path of paths) {
+      const shard = await fetchOk(fetchImpl, new URL(path, base).href);
+      shards.push(new Uint8Array(await shard.arrayBuffer()));
+    }
+    return concat(shards);
+  };
+  const weights = await download(groups.flatMap((g) => g.paths));
+  if (meta.tables === undefined) return checkpointFromArtifacts(json, weights);
+  let tables: Uint8Array | undefined;
+  try {
+    tables = await download(readTableEntries(meta.tables).paths);
+  } catch (error) {
+    // A model republished without its tables (e.g. by an aggregation server) still works, without
+    // neighbours; a malformed table description is a broken model.
+    if (errorCodeOf(error) !== 'network') throw error;
   }
-  const bytes = new Uint8Array(shards.reduce((n, s) => n + s.byteLength, 0));
-  let offset = 0;
-  for (const s of shards) {
-    bytes.set(s, offset);
-    offset += s.byteLength;
-  }
-  return checkpointFromArtifacts(json, bytes);
+  return checkpointFromArtifacts(json, weights, tables);
 }
 
 /**

@@ -5,8 +5,9 @@
  * Item vector = id embedding + hashed attribute embeddings (category, brand, price band); the input
  * adds an event-type embedding and a learned position; L blocks of causal multi-head attention and
  * feed-forward; scores are dot products of the last hidden state with the same item vectors.
- * Trained with a sampled softmax over `negatives` uniform negatives shared by the batch (the
- * sampling is uniform, so the logQ correction is a constant and drops out), or a full softmax.
+ * Trained with the full softmax cross-entropy over every item, or (large catalogues) a sampled
+ * softmax over `negatives` frequency-sampled items per batch with the log Q correction
+ * (`config.loss`; see negative-sampler.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HistoryStep, ItemAttributes, NamedWeight, RecommenderConfig, ScoredItems, SequenceRecommender, TrainOptions } from './contract.js';
@@ -16,10 +17,13 @@ import { restoreFromCheckpoint } from './checkpoint-restore.js';
 import { applyBlock, createBlockParams, MASKED, type BlockParams } from './attention-block.js';
 import { resolveRecommenderConfig } from './defaults.js';
 import { EVENT_TYPE_ROWS, ItemVocabulary, TARGET_EVENT_TYPES, eventTypeRow } from './item-vocabulary.js';
+import { NegativeSampler } from './negative-sampler.js';
+import { ItemNeighbours } from './item-neighbours.js';
+import { blendScores } from './blend.js';
 import { ParameterSet } from './parameter-set.js';
 import { createRandom, normalValues, type Random } from './random.js';
 import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
-import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, softmaxCrossEntropy } from './tensor-ops.js';
+import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, readInto, softmaxCrossEntropy } from './tensor-ops.js';
 import { resolveTrainOptions, runEpochs } from './train-options.js';
 
 export const RECOMMENDER_CHECKPOINT_NAME = 'recommender';
@@ -42,6 +46,12 @@ export interface RecommenderCheckpointConfig {
 }
 
 const DEFAULT_BATCH_SIZE = 128;
+
+/** What {@link SasRecommender.trainingData} prepares. */
+export interface RecommenderTrainingData {
+  examples: SequenceExample[];
+  sampler: NegativeSampler | null;
+}
 
 /**
  * The SASRec model. Use {@link createRecommender}; the class is exported for tests.
@@ -66,6 +76,9 @@ export class SasRecommender implements SequenceRecommender {
   private readonly finalBeta: tf.Variable<tf.Rank.R1>;
   private readonly allRows: Int32Array;
   private optimizer: tf.Optimizer | null = null;
+  private neighbourTable: ItemNeighbours | null = null;
+  /** Scratch space for the neighbour scores of one history (indexed by row). */
+  private neighbourScores: Float32Array | null = null;
   /** Item vectors `[items + 1, dims]`, cached between `score()` calls; dropped when weights change. */
   private itemMatrix: tf.Tensor2D | null = null;
   private disposed = false;
@@ -183,6 +196,79 @@ export class SasRecommender implements SequenceRecommender {
     return { itemIds: this.itemIds, scores: all.slice(1), attention: weights, used: length };
   }
 
+  scoreBatch(histories: readonly (readonly HistoryStep[])[]): ScoredItems[] {
+    if (!Array.isArray(histories)) throw new HearthError('invalid_argument', 'histories must be an array of histories');
+    const readable = histories.map((h) => this.readable(h));
+    const length = readable.reduce((m, r) => Math.max(m, r.rows.length), 0);
+    const empty = (): ScoredItems => ({ itemIds: this.itemIds, scores: new Float32Array(this.itemIds.length), attention: new Float32Array(0), used: 0 });
+    if (length === 0) return histories.map(empty);
+    const batch = readable.length;
+    // Left-padded, like training batches: the newest step of every history at the last position.
+    const rows = new Int32Array(batch * length);
+    const types = new Int32Array(batch * length);
+    readable.forEach((r, b) => {
+      rows.set(r.rows, (b + 1) * length - r.rows.length);
+      types.set(r.types, (b + 1) * length - r.types.length);
+    });
+    const matrix = this.getItemMatrix();
+    const { dims, heads } = this.config;
+    const [scores, attention] = tf.tidy(() => {
+      const { hidden, attention } = this.encode(rows, types, batch, length, false);
+      const last = tf.reshape(tf.slice(tf.reshape(hidden, [batch, length, dims]), [0, length - 1, 0], [batch, 1, dims]), [batch, dims]);
+      const lastAttention = tf.mean(tf.slice(attention, [0, 0, length - 1, 0], [batch, heads, 1, length]), 1);
+      // [items + 1, batch]: the transpose goes on the small side (see fastMatMul on wasm).
+      return [tf.matMul(matrix, tf.transpose(last)), lastAttention];
+    });
+    const all = scores.dataSync() as Float32Array;
+    const weights = attention.dataSync() as Float32Array;
+    scores.dispose();
+    attention.dispose();
+    const items = this.itemIds.length;
+    return readable.map((r, b) => {
+      const used = r.rows.length;
+      if (used === 0) return empty();
+      const column = new Float32Array(items);
+      for (let i = 0; i < items; i++) column[i] = all[(i + 1) * batch + b] as number;
+      return {
+        itemIds: this.itemIds,
+        scores: column,
+        attention: weights.slice((b + 1) * length - used, (b + 1) * length),
+        used,
+      };
+    });
+  }
+
+  probabilities(history: readonly HistoryStep[], scored: ScoredItems = this.score(history)): Float32Array {
+    const table = this.neighbourTable;
+    if (!table || scored.used === 0) return blendScores(scored.scores, null, 0, 0);
+    this.neighbourScores ??= new Float32Array(this.vocabulary.size);
+    const total = table.score(this.readable(history).rows, this.neighbourScores);
+    return blendScores(scored.scores, this.neighbourScores, total, this.config.neighbourWeight);
+  }
+
+  get neighbours(): ItemNeighbours | null {
+    return this.neighbourTable;
+  }
+
+  setNeighbours(neighbours: ItemNeighbours | null): void {
+    this.assertLive();
+    if (neighbours && neighbours.rows !== this.vocabulary.size) {
+      throw new HearthError('invalid_argument', `the neighbour table has ${neighbours.rows} rows, the vocabulary ${this.vocabulary.size}`);
+    }
+    this.neighbourTable = neighbours;
+  }
+
+  /** Sets `config.neighbourWeight` (hearth-train chooses it on validation data). */
+  setNeighbourWeight(weight: number): void {
+    if (typeof weight !== 'number' || !(weight >= 0 && weight <= 1)) throw new HearthError('invalid_argument', `neighbourWeight must be a number in [0, 1], got ${String(weight)}`);
+    this.config.neighbourWeight = weight;
+  }
+
+  /** Vocabulary rows of `itemIds` (0 for unknown ones). @internal For benchmarks and explanations. */
+  rowsOf(itemIds: readonly string[]): Int32Array {
+    return Int32Array.from(itemIds, (id) => (typeof id === 'string' ? this.vocabulary.row(id) : 0));
+  }
+
   /**
    * The final hidden states for the readable steps of `history`, `[steps * dims]` row-major.
    * @internal For tests (causality).
@@ -211,35 +297,6 @@ export class SasRecommender implements SequenceRecommender {
     for (let r = 1; r < values.length; r++) if (r !== row) order.push(r);
     order.sort((a, b) => (values[b] as number) - (values[a] as number));
     return order.slice(0, k).map((r) => ({ itemId: this.itemIds[r - 1] as string, score: values[r] as number }));
-  }
-
-  affinity(candidates: readonly string[], history: readonly string[]): Float32Array {
-    const out = new Float32Array(candidates.length * history.length);
-    if (out.length === 0) return out;
-    const rowsOf = (ids: readonly string[]): Int32Array => Int32Array.from(ids, (id) => (typeof id === 'string' ? this.vocabulary.row(id) : 0));
-    const candidateRows = rowsOf(candidates);
-    const historyRows = rowsOf(history);
-    const matrix = this.getItemMatrix();
-    // One gather and one normalisation for both sides: on WASM each op costs ~0.05 ms to launch.
-    const rows = new Int32Array(candidateRows.length + historyRows.length);
-    rows.set(candidateRows);
-    rows.set(historyRows, candidateRows.length);
-    const sims = tf.tidy(() => {
-      const vectors = tf.gather(matrix, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
-      const unit = tf.mul(vectors, tf.rsqrt(tf.add(tf.sum(tf.square(vectors), 1, true), 1e-12)));
-      const [c, h] = tf.split(unit, [candidateRows.length, historyRows.length], 0) as [tf.Tensor2D, tf.Tensor2D];
-      return tf.matMul(c, h, false, true);
-    });
-    out.set(sims.dataSync() as Float32Array);
-    sims.dispose();
-    // Row 0 (padding) has a vector too; an unknown item relates to nothing.
-    candidateRows.forEach((row, c) => {
-      if (row === 0) out.fill(0, c * history.length, (c + 1) * history.length);
-    });
-    historyRows.forEach((row, h) => {
-      if (row === 0) for (let c = 0; c < candidates.length; c++) out[c * history.length + h] = 0;
-    });
-    return out;
   }
 
   /** Training examples: every position predicts the next item, in windows of `maxLen + 1`. */
@@ -274,23 +331,25 @@ export class SasRecommender implements SequenceRecommender {
   }
 
   /** The mean cross-entropy of a batch. Call inside `tf.tidy` or an optimizer. */
-  private loss(batch: PaddedBatch, negatives: Int32Array): tf.Scalar {
+  private loss(batch: PaddedBatch, negatives: Int32Array, sampler: NegativeSampler | null): tf.Scalar {
     const { dims } = this.config;
     const positions = batch.batch * batch.length;
-    const k = negatives.length;
-    // One lookup for the inputs, the targets and the negatives.
-    const lookupRows = new Int32Array(positions * 2 + k);
-    lookupRows.set(batch.rows);
-    lookupRows.set(batch.targets, positions);
-    lookupRows.set(negatives, positions * 2);
-    const vectors = this.itemVectors(lookupRows);
-    const { hidden } = this.encode(batch.rows, batch.types, batch.batch, batch.length, true, tf.slice(vectors, [0, 0], [positions, dims]));
     const weightValues = Float32Array.from(batch.targets, (t) => (t > 0 ? 1 : 0));
     const count = weightValues.reduce((a, b) => a + b, 0);
     const weights = tf.tensor1d(weightValues);
     let perPosition: tf.Tensor1D;
-    if (k > 0) {
-      const positive = tf.sum(tf.mul(hidden, tf.slice(vectors, [positions, 0], [positions, dims])), 1, true);
+    if (sampler) {
+      const k = negatives.length;
+      // One lookup for the inputs, the targets and the negatives.
+      const lookupRows = new Int32Array(positions * 2 + k);
+      lookupRows.set(batch.rows);
+      lookupRows.set(batch.targets, positions);
+      lookupRows.set(negatives, positions * 2);
+      const vectors = this.itemVectors(lookupRows);
+      const { hidden } = this.encode(batch.rows, batch.types, batch.batch, batch.length, true, tf.slice(vectors, [0, 0], [positions, dims]));
+      // log Q correction: every logit minus the log of its item's sampling probability.
+      const positiveCorrection = Float32Array.from(batch.targets, (t) => -(sampler.logQ[t] as number));
+      const positive = tf.add(tf.sum(tf.mul(hidden, tf.slice(vectors, [positions, 0], [positions, dims])), 1, true), tf.tensor2d(positiveCorrection, [positions, 1]));
       // A sampled negative equal to the target is not a negative: mask it out. Built in JS: a
       // broadcasting `tf.equal` of this size took ~350 ms on wasm.
       const hitValues = new Float32Array(positions * k);
@@ -299,23 +358,32 @@ export class SasRecommender implements SequenceRecommender {
         if (target === 0) continue;
         for (let j = 0; j < k; j++) if (negatives[j] === target) hitValues[p * k + j] = MASKED;
       }
-      const negative = tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions * 2, 0], [k, dims]))), tf.tensor2d(hitValues, [positions, k]));
+      const negativeCorrection = Float32Array.from(negatives, (n) => -(sampler.logQ[n] as number));
+      const negative = tf.add(tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions * 2, 0], [k, dims]))), tf.tensor2d(hitValues, [positions, k])), tf.tensor2d(negativeCorrection, [1, k]));
       const logits = tf.concat([positive, negative], 1);
       const labels = new Float32Array(positions * (k + 1));
       for (let p = 0; p < positions; p++) labels[p * (k + 1)] = 1;
       perPosition = softmaxCrossEntropy(logits as tf.Tensor2D, tf.tensor2d(labels, [positions, k + 1]));
     } else {
       const size = this.vocabulary.size;
+      const lookupRows = new Int32Array(positions + size);
+      lookupRows.set(batch.rows);
+      lookupRows.set(this.allRows, positions);
+      const vectors = this.itemVectors(lookupRows);
+      const { hidden } = this.encode(batch.rows, batch.types, batch.batch, batch.length, true, tf.slice(vectors, [0, 0], [positions, dims]));
       const padding = tf.tensor2d(Float32Array.from({ length: size }, (_, i) => (i === 0 ? MASKED : 0)), [1, size]);
-      const logits = tf.add(fastMatMul(hidden, tf.transpose(this.itemVectors(this.allRows))), padding);
+      const logits = tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions, 0], [size, dims]))), padding);
       perPosition = softmaxCrossEntropy(logits as tf.Tensor2D, tf.cast(tf.oneHot(tf.tensor1d(batch.targets, 'int32'), size), 'float32') as tf.Tensor2D);
     }
     return tf.div(tf.sum(tf.mul(perPosition, weights)), Math.max(1, count));
   }
 
-  private sampleNegatives(): Int32Array {
-    const n = this.itemIds.length;
-    return Int32Array.from({ length: this.config.negatives }, () => 1 + Math.floor(this.random() * n));
+  /** The sampler for the sampled softmax: items drawn by how often they are targets in `examples`. */
+  private samplerFor(examples: readonly SequenceExample[]): NegativeSampler | null {
+    if (this.config.loss !== 'sampled-softmax') return null;
+    const counts = new Float64Array(this.vocabulary.size);
+    for (const e of examples) for (const t of e.targets) if (t > 0) counts[t]! += 1;
+    return new NegativeSampler(counts);
   }
 
   async train(sequences: readonly (readonly HistoryStep[])[], options: TrainOptions): Promise<{ loss: number }> {
@@ -326,13 +394,14 @@ export class SasRecommender implements SequenceRecommender {
     this.optimizer ??= tf.train.adam(this.config.learningRate);
     const optimizer = this.optimizer;
     const variables = this.params.variables;
+    const sampler = this.samplerFor(examples);
     try {
       const loss = await runEpochs(
         resolved,
         () => makeBatches(examples, resolved.batchSize, this.random, true, resolved.batchTokens),
         async (batch) => {
-          const negatives = this.sampleNegatives();
-          const value = optimizer.minimize(() => this.loss(batch, negatives), true, variables);
+          const negatives = sampler ? sampler.sample(this.config.negatives, this.random) : new Int32Array(0);
+          const value = optimizer.minimize(() => this.loss(batch, negatives, sampler), true, variables);
           if (!value) return Number.NaN;
           const loss = (await value.data())[0] as number;
           value.dispose();
@@ -343,6 +412,66 @@ export class SasRecommender implements SequenceRecommender {
     } finally {
       this.invalidate();
     }
+  }
+
+  /**
+   * The data a training run reads, prepared once: examples and the negative sampler.
+   * @internal For data-parallel training (src/train), which splits each batch across threads.
+   */
+  trainingData(sequences: readonly (readonly HistoryStep[])[]): RecommenderTrainingData {
+    this.assertLive();
+    const examples = this.examples(sequences);
+    return { examples, sampler: this.samplerFor(examples) };
+  }
+
+  /**
+   * The mean loss of `batch` and its gradient, every trainable tensor's gradient concatenated in
+   * weight order into `into` (length {@link parameterCount}). `count` is the number of target
+   * positions, so that shards of one batch average exactly.
+   * @internal
+   */
+  batchGradients(batch: PaddedBatch, data: RecommenderTrainingData, into: Float32Array): { loss: number; count: number } {
+    this.assertLive();
+    const sampler = data.sampler;
+    const negatives = sampler ? sampler.sample(this.config.negatives, this.random) : new Int32Array(0);
+    const variables = this.params.variables;
+    const { value, grads } = tf.variableGrads(() => this.loss(batch, negatives, sampler), variables);
+    let offset = 0;
+    for (const variable of variables) {
+      readInto(grads[variable.name] as tf.Tensor, into, offset);
+      offset += variable.size;
+    }
+    const loss = value.dataSync()[0] as number;
+    value.dispose();
+    tf.dispose(grads);
+    let count = 0;
+    for (const t of batch.targets) if (t > 0) count++;
+    return { loss, count };
+  }
+
+  /** Copies every weight, in weight order, into `into` (length {@link parameterCount}). @internal */
+  writeFlatWeights(into: Float32Array): void {
+    let offset = 0;
+    for (const variable of this.params.variables) {
+      readInto(variable, into, offset);
+      offset += variable.size;
+    }
+  }
+
+  /**
+   * Replaces every weight from one flat array laid out as {@link writeFlatWeights} writes it,
+   * without the checks of `setWeights` (the data-parallel trainer loads its own shared weights
+   * after every step). The optimizer state is left alone. @internal
+   */
+  loadFlatWeights(flat: Float32Array): void {
+    this.assertLive();
+    let offset = 0;
+    for (const variable of this.params.variables) {
+      const values = flat.subarray(offset, offset + variable.size);
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, 'float32')));
+      offset += variable.size;
+    }
+    this.invalidate();
   }
 
   getWeights(): NamedWeight[] {
@@ -367,7 +496,9 @@ export class SasRecommender implements SequenceRecommender {
 
   toCheckpoint(): ModelCheckpoint {
     const config: RecommenderCheckpointConfig = { config: { ...this.config }, items: this.vocabulary.items.map((i) => ({ ...i })), seed: this.seed };
-    return { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, config, weights: this.getWeights(), savedAt: Date.now() };
+    const checkpoint: ModelCheckpoint = { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, config, weights: this.getWeights(), savedAt: Date.now() };
+    if (this.neighbourTable) checkpoint.tables = neighbourTables(this.neighbourTable);
+    return checkpoint;
   }
 
   dispose(): void {
@@ -405,5 +536,36 @@ export function createRecommender(options: RecommenderOptions): SequenceRecommen
  * ```
  */
 export function recommenderFromCheckpoint(checkpoint: ModelCheckpoint): SequenceRecommender {
-  return restoreFromCheckpoint(checkpoint, { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, build: (parts) => new SasRecommender({ ...parts, config: parts.config as Partial<RecommenderConfig> }) });
+  const model = restoreFromCheckpoint(checkpoint, { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, build: (parts) => new SasRecommender({ ...parts, config: parts.config as Partial<RecommenderConfig> }) });
+  try {
+    const neighbours = neighboursFromTables(checkpoint.tables);
+    if (neighbours) model.setNeighbours(neighbours);
+  } catch (error) {
+    model.dispose();
+    throw new HearthError('invalid_checkpoint', `recommender checkpoint: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  return model;
+}
+
+const NEIGHBOUR_TABLES = ['recommender/neighbours/offsets', 'recommender/neighbours/ids', 'recommender/neighbours/counts'] as const;
+
+/** The neighbour table as checkpoint tables (CSR arrays). */
+function neighbourTables(table: ItemNeighbours): NonNullable<ModelCheckpoint['tables']> {
+  const [offsets, ids, counts] = NEIGHBOUR_TABLES;
+  return [
+    { name: offsets, shape: [table.offsets.length], values: table.offsets },
+    { name: ids, shape: [table.ids.length], values: table.ids },
+    { name: counts, shape: [table.counts.length], values: table.counts },
+  ];
+}
+
+/** The neighbour table in a checkpoint's tables, or null when it has none; throws when it is malformed. */
+function neighboursFromTables(tables: ModelCheckpoint['tables']): ItemNeighbours | null {
+  const byName = new Map((tables ?? []).map((t) => [t.name, t.values]));
+  const [offsets, ids, counts] = NEIGHBOUR_TABLES.map((name) => byName.get(name));
+  if (!offsets && !ids && !counts) return null;
+  if (!(offsets instanceof Int32Array) || !(ids instanceof Int32Array) || !(counts instanceof Float32Array)) {
+    throw new HearthError('invalid_checkpoint', 'the neighbour table needs int32 offsets and ids and float32 counts');
+  }
+  return new ItemNeighbours({ offsets, ids, counts });
 }

@@ -16,7 +16,7 @@ import type { ModelCheckpoint } from './types.js';
  */
 export function checkpointProblem(checkpoint: unknown): string | undefined {
   if (typeof checkpoint !== 'object' || checkpoint === null) return 'not an object';
-  const { name, weights, formatVersion } = checkpoint as Partial<ModelCheckpoint>;
+  const { name, weights, formatVersion, tables } = checkpoint as Partial<ModelCheckpoint>;
   if (typeof name !== 'string' || name === '') return 'name must be a non-empty string';
   if (typeof formatVersion !== 'number') return 'formatVersion must be a number';
   if (!Array.isArray(weights)) return 'weights must be an array';
@@ -28,6 +28,13 @@ export function checkpointProblem(checkpoint: unknown): string | undefined {
     const size = weight.shape.reduce((a, b) => a * b, 1);
     if (size !== weight.values.length) {
       return `weight "${String(weight.name)}" has shape [${weight.shape.join(', ')}] (${size} values) but ${weight.values.length} values`;
+    }
+  }
+  if (tables !== undefined) {
+    if (!Array.isArray(tables)) return 'tables must be an array';
+    for (const table of tables) {
+      if (!(table.values instanceof Float32Array || table.values instanceof Int32Array)) return `table "${String(table.name)}" values are not a Float32Array or Int32Array`;
+      if (!Array.isArray(table.shape) || table.shape.length !== 1 || table.shape[0] !== table.values.length) return `table "${String(table.name)}" must be one-dimensional with its length as shape`;
     }
   }
   return undefined;
@@ -51,10 +58,12 @@ export function parameterCount(checkpoint: ModelCheckpoint): number {
  * shard holding every weight) would store that buffer once per weight.
  */
 export function compactCheckpoint(checkpoint: ModelCheckpoint): ModelCheckpoint {
-  const isView = (values: Float32Array): boolean => values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength;
-  if (!checkpoint.weights.some((weight) => isView(weight.values))) return checkpoint;
+  const isView = (values: Float32Array | Int32Array): boolean => values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength;
+  const tables = checkpoint.tables ?? [];
+  if (!checkpoint.weights.some((weight) => isView(weight.values)) && !tables.some((table) => isView(table.values))) return checkpoint;
   return {
     ...checkpoint,
     weights: checkpoint.weights.map((weight) => (isView(weight.values) ? { ...weight, values: weight.values.slice() } : weight)),
+    ...(checkpoint.tables ? { tables: checkpoint.tables.map((table) => (isView(table.values) ? { ...table, values: table.values.slice() } : table)) } : {}),
   };
 }

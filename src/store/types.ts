@@ -31,6 +31,11 @@ export interface ModelCheckpoint {
   /** Model configuration and vocabulary, JSON-serialisable. */
   config: unknown;
   weights: { name: string; shape: number[]; values: Float32Array }[];
+  /**
+   * Data that travels with the model but is not trained by gradient descent nor averaged by
+   * federated learning (the recommender's item-neighbour table). Absent in older checkpoints.
+   */
+  tables?: { name: string; shape: number[]; values: Float32Array | Int32Array }[];
   savedAt: number;
 }
 

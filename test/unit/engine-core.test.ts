@@ -36,7 +36,7 @@ function event(time: number, id: string, type: EventType = 'view_item', session 
 function cyclicEvents(rounds = 8, start = 1_000): StoredEvent[] {
   const out: StoredEvent[] = [];
   let t = start;
-  for (let r = 0; r < rounds; r++) for (let i = 0; i < 10; i++) out.push(event((t += 1000), `p${i}`, 'view_item', `s${r}`));
+  for (let r = 0; r < rounds; r++) for (let i = 0; i < 10; i++) out.push(event((t += 1000), `p${i}`, 'view_item', `past-${r}`));
   return out;
 }
 
@@ -102,40 +102,6 @@ describe('EngineCore on wasm', () => {
     core.catalogChanged();
     await core.recommend({ k: 3 }, mine, granted);
     expect((await core.trending(2, [], granted)).map((r) => r.itemId)).toEqual(['p20', 'p11']);
-    await core.close();
-  });
-
-  test('each recommendation is explained by the events that bear on it: attention weighted by closeness to that item', async () => {
-    const store = await newStore();
-    await store.replaceCatalog(catalog());
-    // A starting model with two clusters of items: p0–p14 all point one way, p15–p29 the other.
-    const items = catalog().map(({ id }) => ({ id }));
-    const model = createRecommender({ items, config: tiny, seed: 1 });
-    const dims = tiny.dims as number;
-    model.setWeights(
-      model.getWeights().map((w) => {
-        if (w.name === 'recommender/attribute_embedding') return { ...w, values: new Float32Array(w.values.length) };
-        if (w.name !== 'recommender/item_embedding') return w;
-        const values = new Float32Array(w.values.length);
-        for (let i = 0; i < items.length; i++) values[(i + 1) * dims + (i < 15 ? 0 : 1)] = 1;
-        return { ...w, values };
-      }),
-    );
-    const affinity = model.affinity(['p1', 'p16', 'unknown'], ['p0', 'p20']);
-    expect(Array.from(affinity).map((x) => Math.round(x * 1000) / 1000)).toEqual([1, 0, 0, 1, 0, 0]);
-    const { modelJson, weightData } = saveModelArtifacts(model);
-    model.dispose();
-    const served: FetchLike = async (url) => ({ ok: true, status: 200, json: async () => modelJson, arrayBuffer: async () => (url.endsWith('weights.bin') ? weightData.slice().buffer : new ArrayBuffer(0)) });
-    const core = new EngineCore({ store, options: { recommender: tiny, modelUrl: 'https://shop.example/model.json', autoTrain: false }, fetch: served as never });
-    const now = Date.now();
-    const recs = await core.recommend({ k: 30 }, [event(now - 1000, 'p0'), event(now, 'p20')], granted);
-    const fromModel = recs.filter((r) => r.source === 'model');
-    expect(fromModel.length).toBeGreaterThan(20);
-    for (const r of fromModel) {
-      const expected = Number(r.itemId.slice(1)) < 15 ? 'p0' : 'p20';
-      expect(r.because.map((b) => b.itemId), r.itemId).toEqual([expected]);
-      expect(r.because[0]?.weight).toBeCloseTo(1, 5);
-    }
     await core.close();
   });
 

@@ -7,7 +7,7 @@ import { checkpointFromArtifacts } from '../../src/model/model-artifacts.js';
 
 /** Runs the training CLI from source, as `npm run train -- …` does. */
 function train(args: string[]): { status: number | null; output: string } {
-  const result = spawnSync(process.execPath, ['bench/run-ts.mjs', 'src/model/cli.ts', ...args], { encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['bench/run-ts.mjs', 'src/train/cli.ts', ...args], { encoding: 'utf8' });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
@@ -17,10 +17,20 @@ describe('hearth-train CLI', () => {
     const lines = Array.from({ length: 30 }, (_, u) => Array.from({ length: 5 }, (_, t) => `${u} ${(u + t) % 8}`).join('\n')).join('\n');
     writeFileSync(join(dir, 'log.txt'), lines);
     writeFileSync(join(dir, 'catalog.json'), JSON.stringify([{ id: '0', title: 'Zero', category: 'a', brand: 'b', price: 3, inStock: true }, { id: 'extra', title: 'Extra', inStock: false }]));
-    const run = train(['--input', join(dir, 'log.txt'), '--catalog', join(dir, 'catalog.json'), '--out', join(dir, 'out'), '--epochs', '1', '--dims', '8', '--blocks', '1', '--heads', '1', '--negatives', '4']);
+    const run = train(['--input', join(dir, 'log.txt'), '--catalog', join(dir, 'catalog.json'), '--out', join(dir, 'out'), '--epochs', '2', '--dims', '8', '--blocks', '1', '--heads', '1', '--threads', '2']);
     expect(run.output).toContain('wrote');
     expect(run.status).toBe(0);
-    const checkpoint = checkpointFromArtifacts(JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')), new Uint8Array(readFileSync(join(dir, 'out', 'weights.bin'))));
+    // Validation on each user's last item: the curve and the chosen blend are printed.
+    expect(run.output).toMatch(/validation curve \(time → NDCG@10\): \d+ s → \d\.\d{4}/);
+    expect(run.output).toMatch(/neighbour weight [\d.]+ on validation/);
+    const checkpoint = checkpointFromArtifacts(
+      JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')),
+      new Uint8Array(readFileSync(join(dir, 'out', 'weights.bin'))),
+      new Uint8Array(readFileSync(join(dir, 'out', 'neighbours.bin'))),
+    );
+    expect(checkpoint.tables?.map((t) => t.name)).toEqual(['recommender/neighbours/offsets', 'recommender/neighbours/ids', 'recommender/neighbours/counts']);
+    // A 9-item catalogue trains with the exact full softmax, and the model file says so.
+    expect((checkpoint.config as { config: { loss: string } }).config.loss).toBe('softmax');
     const stored = checkpoint.config as { items: { id: string; popularity?: number }[] };
     expect(stored.items.slice(0, 2).map((i) => i.id)).toEqual(['0', 'extra']);
     expect(stored.items).toHaveLength(9);

@@ -4,6 +4,7 @@ import { setupNodeRuntime } from '../../src/model/node-runtime.js';
 import { SasRecommender, createRecommender, recommenderFromCheckpoint } from '../../src/model/sasrec-recommender.js';
 import type { HistoryStep, RecommenderConfig } from '../../src/model/contract.js';
 import { errorCodeOf } from '../../src/errors.js';
+import { ItemNeighbours } from '../../src/model/item-neighbours.js';
 import { cyclicHistories, rankOf, syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
 const tiny: Partial<RecommenderConfig> = { dims: 16, blocks: 1, heads: 2, maxLen: 8, dropout: 0.1, attributeBuckets: 16, negatives: 8, learningRate: 0.01 };
@@ -116,6 +117,41 @@ describe('recommender (wasm)', () => {
     model.score(history([1, 2]));
     model.dispose();
   }, 60_000);
+
+  test('keeps the tensor count flat across batched scoring, blending and data-parallel steps, and frees everything on dispose', async () => {
+    const start = tf.memory().numTensors;
+    const model = new SasRecommender({ items, config: { ...tiny, loss: 'sampled-softmax', negatives: 4 } });
+    model.setNeighbours(ItemNeighbours.count([model.rowsOf(['item-1', 'item-2', 'item-3'])], items.length + 1));
+    const data = model.trainingData(cyclicHistories(12, 20, [3, 9], 0.2, 4));
+    const gradient = new Float32Array(model.parameterCount());
+    const weights = new Float32Array(model.parameterCount());
+    const batch = { batch: 1, length: 3, rows: Int32Array.from([1, 2, 3]), types: Int32Array.from([1, 1, 1]), targets: Int32Array.from([2, 3, 4]) };
+    const round = (i: number): void => {
+      const scored = model.scoreBatch([history([i % 12, (i + 1) % 12]), history([(i + 3) % 12]), []]);
+      model.probabilities(history([i % 12, (i + 1) % 12]), scored[0]);
+      model.batchGradients(batch, data, gradient);
+      model.writeFlatWeights(weights);
+      model.loadFlatWeights(weights);
+    };
+    round(0);
+    const before = tf.memory().numTensors;
+    for (let i = 1; i < 50; i++) round(i);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
+  test('scores a batch of histories exactly as it scores each alone', () => {
+    const model = createRecommender({ items, config: tiny, seed: 4 });
+    const histories = [history([1, 2, 3]), history([4]), [], history([5, 6, 7, 8, 9, 10])];
+    const batched = model.scoreBatch(histories);
+    histories.forEach((h, i) => {
+      const alone = model.score(h);
+      expect(batched[i]?.used).toBe(alone.used);
+      batched[i]?.scores.forEach((v, j) => expect(v).toBeCloseTo(alone.scores[j] as number, 4));
+    });
+    model.dispose();
+  });
 
   test('trains with a full softmax too', async () => {
     const model = createRecommender({ items, config: { ...tiny, negatives: 0 } });
