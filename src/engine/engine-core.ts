@@ -9,7 +9,8 @@ import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 import type { CatalogItem, ConsentState, HearthStore, ModelCheckpoint } from '../store/types.js';
 import type { EventType, StoredEvent } from '../tracker/event-types.js';
-import type { HistoryStep, IntentModel, ItemAttributes, ScoredItems, SequenceRecommender } from '../model/contract.js';
+import type { HistoryStep, IntentModel, ItemAttributes, SequenceRecommender } from '../model/contract.js';
+import { contributions } from '../model/contributions.js';
 import { createRecommender, recommenderFromCheckpoint, RECOMMENDER_CHECKPOINT_NAME, type RecommenderCheckpointConfig } from '../model/sasrec-recommender.js';
 import { chooseLoss } from '../model/defaults.js';
 import { createIntentModel, intentModelFromCheckpoint, INTENT_CHECKPOINT_NAME } from '../model/intent-model.js';
@@ -54,7 +55,7 @@ const EMPTY_STATE: EngineState = { lastTrainedAt: null, lastLoss: null, trainedE
 
 /** Events read for serving (the model reads at most its `maxLen` newest steps). */
 const SERVING_EVENTS = 300;
-/** How many of the newest history steps an explanation weighs (each costs one more row in the forward pass). */
+/** How many of the newest history steps an explanation weighs (each adds a few positions to the forward pass). */
 const EXPLAINED_STEPS = 8;
 /** A full re-read of the serving events at least this often (see `servingEvents`). */
 const SERVING_REFRESH_MS = 30_000;
@@ -337,27 +338,26 @@ export class EngineCore {
     const model = this.recommender;
     const read = model ? steps.filter((s) => this.recommenderRows.has(s.itemId)).slice(-model.config.maxLen) : [];
     if (this.recommenderReady && model && read.length > 0) {
-      // One forward pass for the history and for each of its newest steps left out (explanations).
-      const explained = Math.min(EXPLAINED_STEPS, read.length);
-      const variants = Array.from({ length: explained }, (_, j) => {
-        const left = read.length - explained + j;
-        return read.filter((_, i) => i !== left);
+      // The served probabilities, and how much each of the newest steps raised the top items'
+      // (one pass that recomputes only the newest positions with each step hidden).
+      const ids = model.itemIds;
+      let t2 = t1;
+      const { rows, steps: explainedSteps, drops } = contributions(model, read, EXPLAINED_STEPS, (probabilities) => {
+        t2 = performance.now();
+        // A candidate can beat the current k-th only if its best possible boost lets it.
+        const maxBoost = (options.boost ?? []).reduce((m, b) => m * Math.max(1, b.factor), 1);
+        const index = new Map<string, number>();
+        for (let i = 0; i < ids.length; i++) {
+          const id = ids[i] as string;
+          const p = probabilities[i] as number;
+          if (p * maxBoost <= top.threshold || !keep(id)) continue;
+          index.set(id, i);
+          top.offer(id, p * boostFactor(id, this.byId.get(id), options.boost));
+        }
+        return top.ids.map((id) => index.get(id) as number);
       });
-      const [scored, ...without] = model.scoreBatch([read, ...variants]) as [ScoredItems, ...ScoredItems[]];
-      const probabilities = model.probabilities(read, scored);
-      const t2 = performance.now();
-      const ids = scored.itemIds;
-      // A candidate can beat the current k-th only if its best possible boost lets it.
-      const maxBoost = (options.boost ?? []).reduce((m, b) => m * Math.max(1, b.factor), 1);
-      const rows = new Map<string, number>();
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i] as string;
-        const p = probabilities[i] as number;
-        if (p * maxBoost <= top.threshold || !keep(id)) continue;
-        rows.set(id, i);
-        top.offer(id, p * boostFactor(id, this.byId.get(id), options.boost));
-      }
-      this.explainByContribution(model, top.ids.map((id) => rows.get(id) as number), top.ids, read, probabilities, variants, without, because);
+      // Each item explained by the events whose hiding lowers its served score most.
+      rows.forEach((_, c) => because.set(top.ids[c] as string, explain(explainedSteps, contributionShares(drops[c] as Float32Array))));
       this.logger.debug(`recommend: events ${(t1 - t0).toFixed(1)} ms, score ${(t2 - t1).toFixed(1)} ms, rank and explain ${(performance.now() - t2).toFixed(1)} ms over ${ids.length} items`);
     } else if (steps.length > 0) {
       // No trained model yet: items like the recent history (same category, brand), newest first.
@@ -373,34 +373,6 @@ export class EngineCore {
       }
     }
     return results;
-  }
-
-  /**
-   * Explains each recommended item by the events that raised its score most: the served score
-   * (the blend of model and neighbours) of the history is compared with the score of the history
-   * without each of its newest steps. Faithful by construction: the event named first is the one
-   * whose removal lowers the item's score most.
-   */
-  private explainByContribution(
-    model: SequenceRecommender,
-    rows: readonly number[],
-    ids: readonly string[],
-    read: readonly HistoryStep[],
-    probabilities: Float32Array,
-    variants: readonly HistoryStep[][],
-    without: readonly ScoredItems[],
-    because: Map<string, Explanation[]>,
-  ): void {
-    if (ids.length === 0 || variants.length === 0) return;
-    const explainedSteps = read.slice(read.length - variants.length);
-    const drops = ids.map(() => new Float32Array(variants.length));
-    variants.forEach((variant, j) => {
-      const p = model.probabilities(variant, without[j]);
-      rows.forEach((row, c) => {
-        (drops[c] as Float32Array)[j] = Math.log(probabilities[row] as number) - Math.log(Math.max(1e-30, p[row] as number));
-      });
-    });
-    ids.forEach((id, c) => because.set(id, explain(explainedSteps, contributionShares(drops[c] as Float32Array))));
   }
 
   private similarToHistory(steps: readonly HistoryStep[], keep: (id: string) => boolean, options: RecommendOptions, top: TopK, because: Map<string, Explanation[]>): void {

@@ -114,6 +114,14 @@ export interface SequenceRecommender {
    */
   scoreBatch(histories: readonly (readonly HistoryStep[])[]): ScoredItems[];
   /**
+   * `score(history)`, and the scores with each of the newest `count` readable steps hidden in
+   * turn (`without[e]` hides step `used − steps + e`), in one pass that recomputes only the newest
+   * positions: what explanations measure each event's contribution with. A hidden step keeps its
+   * slot (positions do not shift), so `without` approximates scoring the history with that event
+   * deleted.
+   */
+  scoreOcclusions(history: readonly HistoryStep[], count: number): { scored: ScoredItems; without: ScoredItems[]; steps: number };
+  /**
    * What the engine ranks by: the probability of each item next, the Transformer's softmax blended
    * with the item neighbours' co-visitation distribution (shop-wide table plus the transitions in
    * `history` itself) when the model has neighbours. Pass `scored` when `score(history)` was

@@ -14,7 +14,7 @@ import type { HistoryStep, ItemAttributes, NamedWeight, RecommenderConfig, Score
 import type { ModelCheckpoint } from '../store/types.js';
 import { HearthError } from '../errors.js';
 import { restoreFromCheckpoint } from './checkpoint-restore.js';
-import { applyBlock, createBlockParams, MASKED, type BlockParams } from './attention-block.js';
+import { applyBlock, applyBlockToSuffixes, createBlockParams, MASKED, type BlockParams, type KeysValues } from './attention-block.js';
 import { resolveRecommenderConfig } from './defaults.js';
 import { EVENT_TYPE_ROWS, ItemVocabulary, TARGET_EVENT_TYPES, eventTypeRow } from './item-vocabulary.js';
 import { NegativeSampler } from './negative-sampler.js';
@@ -140,7 +140,7 @@ export class SasRecommender implements SequenceRecommender {
    * The forward pass over a left-padded batch: hidden states `[batch * length, dims]` and the last
    * block's attention `[batch, heads, length, length]`. Call inside `tf.tidy`.
    */
-  private encode(rows: Int32Array, types: Int32Array, batch: number, length: number, training: boolean, vectors?: tf.Tensor2D): { hidden: tf.Tensor2D; attention: tf.Tensor4D } {
+  private encode(rows: Int32Array, types: Int32Array, batch: number, length: number, training: boolean, vectors?: tf.Tensor2D): { hidden: tf.Tensor2D; attention: tf.Tensor4D; input: tf.Tensor2D; keysValues: KeysValues[] } {
     const { dims, maxLen, heads, dropout } = this.config;
     const keep = tf.tensor2d(Float32Array.from(rows, (r) => (r > 0 ? 1 : 0)), [batch * length, 1]);
     const items = tf.mul(vectors ?? this.itemVectors(rows), Math.sqrt(dims));
@@ -148,15 +148,18 @@ export class SasRecommender implements SequenceRecommender {
     // The newest event always sits at the last position, whatever the batch's length.
     const positions = tf.slice(this.positionTable, [maxLen - length, 0], [length, dims]);
     const withPositions = tf.reshape(tf.add(tf.reshape(withTypes, [batch, length, dims]), positions), [batch * length, dims]) as tf.Tensor2D;
-    let x = tf.mul(maybeDropout(withPositions, dropout, training), keep) as tf.Tensor2D;
+    const input = tf.mul(maybeDropout(withPositions, dropout, training), keep) as tf.Tensor2D;
     const mask = tf.tensor4d(attentionMask(rows, batch, length, true, MASKED), [batch, 1, length, length]);
+    let x = input;
     let attention: tf.Tensor4D | null = null;
+    const keysValues: KeysValues[] = [];
     for (const block of this.blocks) {
       const out = applyBlock(block, { x, batch, length, heads, mask, dropout, training });
       x = tf.mul(out.x, keep) as tf.Tensor2D;
       attention = out.attention;
+      keysValues.push({ k: out.k, v: out.v });
     }
-    return { hidden: layerNorm(x, this.finalGamma, this.finalBeta), attention: attention as tf.Tensor4D };
+    return { hidden: layerNorm(x, this.finalGamma, this.finalBeta), attention: attention as tf.Tensor4D, input, keysValues };
   }
 
   private getItemMatrix(): tf.Tensor2D {
@@ -236,6 +239,60 @@ export class SasRecommender implements SequenceRecommender {
         used,
       };
     });
+  }
+
+  scoreOcclusions(history: readonly HistoryStep[], count: number): { scored: ScoredItems; without: ScoredItems[]; steps: number } {
+    const { rows, types } = this.readable(history);
+    const length = rows.length;
+    const suffix = Math.min(Math.max(0, Math.floor(count)), length);
+    if (length === 0 || suffix === 0) return { scored: this.score(history), without: [], steps: 0 };
+    const matrix = this.getItemMatrix();
+    const { dims, heads } = this.config;
+    const shared = length - suffix;
+    // Variant e hides suffix step e from every later query (and from itself, whose output is then
+    // not used): which suffix keys each suffix query may see.
+    const maskValues = new Float32Array(suffix * suffix * suffix);
+    for (let e = 0; e < suffix; e++) {
+      for (let i = 0; i < suffix; i++) {
+        for (let j = 0; j < suffix; j++) if (j > i || j === e) maskValues[(e * suffix + i) * suffix + j] = MASKED;
+      }
+    }
+    const [scores, attention] = tf.tidy(() => {
+      const full = this.encode(rows, types, 1, length, false);
+      const inputs = tf.slice(full.input, [shared, 0], [suffix, dims]);
+      let x = tf.reshape(tf.tile(tf.expandDims(inputs, 0), [suffix, 1, 1]), [suffix * suffix, dims]) as tf.Tensor2D;
+      const mask = tf.tensor4d(maskValues, [suffix, 1, suffix, suffix]);
+      this.blocks.forEach((block, b) => {
+        x = applyBlockToSuffixes(block, x, full.keysValues[b] as KeysValues, suffix, suffix, heads, mask);
+      });
+      // Each variant predicts from its newest remaining step: the last suffix position, or, when
+      // the newest step is the one hidden, the full pass's previous position (causality makes it
+      // the same as without the hidden step).
+      const last = tf.reshape(tf.slice(tf.reshape(layerNorm(x, this.finalGamma, this.finalBeta), [suffix, suffix, dims]), [0, suffix - 1, 0], [suffix - 1, 1, dims]), [suffix - 1, dims]);
+      const previous = length > 1 ? tf.slice(full.hidden, [length - 2, 0], [1, dims]) : tf.zeros([1, dims]);
+      const states = tf.concat([tf.slice(full.hidden, [length - 1, 0], [1, dims]), last, previous], 0);
+      const lastAttention = tf.mean(tf.slice(full.attention, [0, 0, length - 1, 0], [1, heads, 1, length]), 1);
+      // [items + 1, 1 + suffix]: the transpose goes on the small side (see fastMatMul on wasm).
+      return [tf.matMul(matrix, tf.transpose(states)), lastAttention];
+    });
+    const all = scores.dataSync() as Float32Array;
+    const weights = Float32Array.from(attention.dataSync());
+    scores.dispose();
+    attention.dispose();
+    const items = this.itemIds.length;
+    const columns = suffix + 1;
+    const column = (c: number): Float32Array => {
+      const out = new Float32Array(items);
+      for (let i = 0; i < items; i++) out[i] = all[(i + 1) * columns + c] as number;
+      return out;
+    };
+    const scored: ScoredItems = { itemIds: this.itemIds, scores: column(0), attention: weights, used: length };
+    const without = Array.from({ length: suffix }, (_, e): ScoredItems => {
+      const used = length - 1;
+      if (used === 0) return { itemIds: this.itemIds, scores: new Float32Array(items), attention: new Float32Array(0), used: 0 };
+      return { itemIds: this.itemIds, scores: column(e + 1), attention: new Float32Array(0), used };
+    });
+    return { scored, without, steps: suffix };
   }
 
   probabilities(history: readonly HistoryStep[], scored: ScoredItems = this.score(history)): Float32Array {

@@ -153,6 +153,26 @@ describe('recommender (wasm)', () => {
     model.dispose();
   });
 
+  test('scores each newest step hidden in one pass, as a model without position information scores the history without that step', () => {
+    const model = createRecommender({ items, config: { ...tiny, blocks: 2 }, seed: 6 });
+    // Without position embeddings, hiding a step from attention is the same as deleting it.
+    model.setWeights(model.getWeights().map((w) => (w.name === 'recommender/position_embedding' ? { ...w, values: new Float32Array(w.values.length) } : w)));
+    const h = history([1, 5, 2, 7, 3, 9]);
+    const { scored, without, steps } = model.scoreOcclusions(h, 4);
+    expect(steps).toBe(4);
+    expect(Array.from(scored.scores)).toEqual(Array.from(model.score(h).scores));
+    const reference = model.scoreBatch(without.map((_, e) => h.filter((_, i) => i !== 2 + e)));
+    without.forEach((w, e) => {
+      expect(w.used).toBe(5);
+      w.scores.forEach((v, j) => expect(v).toBeCloseTo(reference[e]?.scores[j] as number, 4));
+    });
+    // More steps asked for than the history has: every step, and a one-step history hides to nothing.
+    expect(model.scoreOcclusions(h, 50).steps).toBe(6);
+    const single = model.scoreOcclusions(history([4]), 8);
+    expect(single.without.map((w) => w.used)).toEqual([0]);
+    model.dispose();
+  });
+
   test('trains with a full softmax too', async () => {
     const model = createRecommender({ items, config: { ...tiny, negatives: 0 } });
     const { loss } = await model.train(cyclicHistories(12, 20, [3, 9], 0.2, 4), { epochs: 2, batchSize: 8, batchTokens: 40 });
