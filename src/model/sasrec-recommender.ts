@@ -23,7 +23,7 @@ import { blendScores } from './blend.js';
 import { ParameterSet } from './parameter-set.js';
 import { createRandom, normalValues, type Random } from './random.js';
 import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
-import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, readInto, softmaxCrossEntropy } from './tensor-ops.js';
+import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, readInto, targetCrossEntropy } from './tensor-ops.js';
 import { resolveTrainOptions, runEpochs } from './train-options.js';
 
 export const RECOMMENDER_CHECKPOINT_NAME = 'recommender';
@@ -407,20 +407,26 @@ export class SasRecommender implements SequenceRecommender {
       // log Q correction: every logit minus the log of its item's sampling probability.
       const positiveCorrection = Float32Array.from(batch.targets, (t) => -(sampler.logQ[t] as number));
       const positive = tf.add(tf.sum(tf.mul(hidden, tf.slice(vectors, [positions, 0], [positions, dims])), 1, true), tf.tensor2d(positiveCorrection, [positions, 1]));
-      // A sampled negative equal to the target is not a negative: mask it out. Built in JS: a
-      // broadcasting `tf.equal` of this size took ~350 ms on wasm.
-      const hitValues = new Float32Array(positions * k);
+      // A sampled negative equal to the target is not a negative: mask it out. The (few) hits are
+      // found in JS through a map of the negatives and scattered on the backend.
+      const slots = new Map<number, number[]>();
+      negatives.forEach((n, j) => {
+        const list = slots.get(n);
+        if (list) list.push(j);
+        else slots.set(n, [j]);
+      });
+      const hits: number[] = [];
       for (let p = 0; p < positions; p++) {
         const target = batch.targets[p] as number;
         if (target === 0) continue;
-        for (let j = 0; j < k; j++) if (negatives[j] === target) hitValues[p * k + j] = MASKED;
+        for (const j of slots.get(target) ?? []) hits.push(p, j);
       }
       const negativeCorrection = Float32Array.from(negatives, (n) => -(sampler.logQ[n] as number));
-      const negative = tf.add(tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions * 2, 0], [k, dims]))), tf.tensor2d(hitValues, [positions, k])), tf.tensor2d(negativeCorrection, [1, k]));
-      const logits = tf.concat([positive, negative], 1);
-      const labels = new Float32Array(positions * (k + 1));
-      for (let p = 0; p < positions; p++) labels[p * (k + 1)] = 1;
-      perPosition = softmaxCrossEntropy(logits as tf.Tensor2D, tf.tensor2d(labels, [positions, k + 1]));
+      let negative = tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions * 2, 0], [k, dims]))), tf.tensor2d(negativeCorrection, [1, k]));
+      if (hits.length > 0) negative = tf.add(negative, tf.scatterND(tf.tensor2d(Int32Array.from(hits), [hits.length / 2, 2], 'int32'), tf.fill([hits.length / 2], MASKED), [positions, k]));
+      const logits = tf.concat([positive, negative], 1) as tf.Tensor2D;
+      // The positive is column 0 of every row.
+      perPosition = targetCrossEntropy(logits, tf.zeros([positions], 'int32'));
     } else {
       const size = this.vocabulary.size;
       const lookupRows = new Int32Array(positions + size);
@@ -430,7 +436,7 @@ export class SasRecommender implements SequenceRecommender {
       const { hidden } = this.encode(batch.rows, batch.types, batch.batch, batch.length, true, tf.slice(vectors, [0, 0], [positions, dims]));
       const padding = tf.tensor2d(Float32Array.from({ length: size }, (_, i) => (i === 0 ? MASKED : 0)), [1, size]);
       const logits = tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions, 0], [size, dims]))), padding);
-      perPosition = softmaxCrossEntropy(logits as tf.Tensor2D, tf.cast(tf.oneHot(tf.tensor1d(batch.targets, 'int32'), size), 'float32') as tf.Tensor2D);
+      perPosition = targetCrossEntropy(logits as tf.Tensor2D, tf.tensor1d(batch.targets, 'int32'));
     }
     return tf.div(tf.sum(tf.mul(perPosition, weights)), Math.max(1, count));
   }
