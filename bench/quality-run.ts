@@ -1,90 +1,97 @@
 /**
- * The quality benchmark (run through bench/quality.mjs). Amazon Games, leave-one-out (see
- * ../shared/data/README.md): HR@10 / NDCG@10 with 100 sampled negatives and over all items, and
- * RetailRocket next-click HR@20 / MRR@20, for Hearth's recommender, most-popular and item-to-item
- * co-occurrence, trained and evaluated on the same split in the same run.
+ * The quality benchmark (run through bench/quality.mjs). For each dataset, on one split, side by
+ * side: Hearth as the engine serves it (the Transformer blended with its item neighbours), the
+ * Transformer alone, item-to-item co-occurrence and most-popular; full-catalogue HR@k / NDCG@k
+ * (and MRR@20 for RetailRocket), the sampled Games figures of the SASRec paper's protocol,
+ * training time, epochs, positions/s and cores. Hearth trains with `fitRecommender`, the code
+ * `hearth-train` runs, and every setting it chooses (best epoch, neighbour weight) is chosen on a
+ * validation split carved out of the training data; the test split is only ever scored.
+ *
+ * Amazon Games (../shared/data/README.md): leave-one-out; validation = each user's second-to-last
+ * item from the rest, test = the last item from everything before it, the user's own items
+ * excluded from the ranking. RetailRocket: the given test prefixes; validation = every prefix of
+ * the last 5 % of the training sessions (in file order), which are then not trained on.
  */
 import { readFileSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
 import { setupNodeRuntime, type NodeBackend } from '../src/model/node-runtime.js';
-import { createRecommender } from '../src/model/sasrec-recommender.js';
+import { SasRecommender } from '../src/model/sasrec-recommender.js';
+import { chooseLoss } from '../src/model/defaults.js';
 import { createRandom } from '../src/model/random.js';
-import { errorCodeOf } from '../src/errors.js';
-import type { HistoryStep, RecommenderConfig, SequenceRecommender } from '../src/model/contract.js';
+import { fitRecommender } from '../src/train/fit.js';
+import { DataParallelTrainer } from '../src/train/data-parallel.js';
+import { blendedRanks, metricsOf, rankOf, type RankingCase } from '../src/train/evaluate.js';
+import { TRAINING_DEFAULTS } from '../src/train/training-defaults.js';
+import { contributions } from '../src/model/contributions.js';
+import type { HistoryStep, RecommenderConfig } from '../src/model/contract.js';
 
-// ---------- options ----------
-// Defaults chosen by 4-minute runs on this 2-core machine (Games, 2,000 evaluated users, sampled
-// HR@10): dims 64 / 4,096-position batches / lr 0.001 → 0.40 after 5 epochs (too few optimizer
-// steps); dims 32 / 128 negatives / lr 0.002 → 0.64; dims 48 / 256 negatives / 1,024-position
-// batches / lr 0.002 → 0.71; lr 0.003 / 512 negatives / dropout 0.3 → 0.70 in fewer epochs.
-// Full runs (10,000 users): dropout 0.2 for 12 min (38 epochs) overfits → 0.6965 / 0.5039;
-// dropout 0.5 (the paper's value for Games) for 8 min (18 epochs) → 0.7431 / 0.5313.
-const argv = process.argv.slice(2);
-function flag(name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 && argv[i + 1] !== undefined ? (argv[i + 1] as string) : fallback;
-}
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '9' },
+    'rr-minutes': { type: 'string', default: '9' },
+    users: { type: 'string', default: '0' },
+    sessions: { type: 'string', default: '0' },
+    'eval-users': { type: 'string', default: '10000' },
+    'rr-tests': { type: 'string', default: '0' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    backend: { type: 'string', default: 'wasm' },
+    dims: { type: 'string' },
+    blocks: { type: 'string' },
+    heads: { type: 'string' },
+    'max-len': { type: 'string' },
+    dropout: { type: 'string' },
+    negatives: { type: 'string' },
+    lr: { type: 'string' },
+    'batch-tokens': { type: 'string', default: String(TRAINING_DEFAULTS.batchTokens) },
+    'throughput-seconds': { type: 'string', default: '40' },
+    data: { type: 'string', default: '../shared/data' },
+    skip: { type: 'string', default: '' },
+    seed: { type: 'string', default: '42' },
+  },
+});
+const num = (name: keyof typeof args): number => Number(args[name]);
 const opts = {
-  minutes: Number(flag('minutes', '8')),
-  rrMinutes: Number(flag('rr-minutes', '5')),
-  users: Number(flag('users', '0')),
-  sessions: Number(flag('sessions', '0')),
-  evalUsers: Number(flag('eval-users', '10000')),
-  rrTests: Number(flag('rr-tests', '0')),
-  backend: flag('backend', 'wasm') as NodeBackend,
-  dims: Number(flag('dims', '48')),
-  blocks: Number(flag('blocks', '2')),
-  heads: Number(flag('heads', '2')),
-  maxLen: Number(flag('max-len', '50')),
-  dropout: Number(flag('dropout', '0.5')),
-  negatives: Number(flag('negatives', '256')),
-  lr: Number(flag('lr', '0.003')),
-  batchTokens: Number(flag('batch-tokens', '1024')),
-  batchSize: Number(flag('batch-size', '128')),
-  data: flag('data', '../shared/data'),
-  skip: flag('skip', ''),
-  seed: Number(flag('seed', '42')),
+  minutes: num('minutes'),
+  rrMinutes: num('rr-minutes'),
+  threads: Math.max(1, num('threads')),
+  backend: args.backend as NodeBackend,
+  batchTokens: num('batch-tokens'),
+  seed: num('seed'),
+  skip: String(args.skip).split(',').filter(Boolean),
 };
-
-// ---------- metrics ----------
-interface Metrics { hr: number; ndcg: number; mrr: number; n: number }
-function accumulate(m: Metrics, rank: number, k: number): void {
-  m.n++;
-  if (rank < k) {
-    m.hr += 1;
-    m.ndcg += 1 / Math.log2(rank + 2);
-    m.mrr += 1 / (rank + 1);
-  }
-}
-const finish = (m: Metrics) => ({ hr: m.hr / Math.max(1, m.n), ndcg: m.ndcg / Math.max(1, m.n), mrr: m.mrr / Math.max(1, m.n), n: m.n });
-const empty = (): Metrics => ({ hr: 0, ndcg: 0, mrr: 0, n: 0 });
-
-/** Pessimistic rank of `target` over `scores` (indices are 0-based rows), skipping `excluded`. */
-function fullRank(scores: Float32Array, target: number, excluded: Set<number> | null): number {
-  const s = scores[target] as number;
-  let rank = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (i === target || (excluded && excluded.has(i))) continue;
-    if ((scores[i] as number) >= s) rank++;
-  }
-  return rank;
+/** The model settings: hearth-train's defaults, overridden by flags. */
+function modelConfig(items: number): Partial<RecommenderConfig> {
+  const config: Partial<RecommenderConfig> = { ...TRAINING_DEFAULTS.config, loss: chooseLoss(items) };
+  const set = (flag: keyof typeof args, key: 'dims' | 'blocks' | 'heads' | 'maxLen' | 'dropout' | 'negatives' | 'learningRate'): void => {
+    if (args[flag] !== undefined) config[key] = Number(args[flag]);
+  };
+  set('dims', 'dims');
+  set('blocks', 'blocks');
+  set('heads', 'heads');
+  set('max-len', 'maxLen');
+  set('dropout', 'dropout');
+  set('negatives', 'negatives');
+  set('lr', 'learningRate');
+  return config;
 }
 
-// ---------- baselines ----------
-/** A scorer gets the history as 0-based item indices and returns scores for every item. */
-type Scorer = (history: number[]) => Float32Array;
+// ---------- baselines (the "what a shop already has" side) ----------
+/** A scorer gets the history as 0-based item indices and returns a score for every item. */
+type Scorer = (history: readonly number[]) => Float32Array;
 
-function popularityScorer(train: number[][], items: number): Scorer {
+function popularityScorer(train: readonly number[][], items: number): Scorer {
   const pop = new Float32Array(items);
   for (const s of train) for (const i of s) pop[i]! += 1;
   return () => pop;
 }
 
 /**
- * Item-to-item co-occurrence: items that appeared within 3 steps of each other in a training
- * sequence; a history scores candidates from its last 3 items (weights 1, 1/2, 1/3), ties broken
- * by popularity.
+ * "Customers also viewed": items within 3 steps of each other in a training sequence (the next
+ * ones count double), unpruned; a history scores candidates from its last 3 items (weights 1, 1/2,
+ * 1/3), ties broken by popularity.
  */
-function cooccurrenceScorer(train: number[][], items: number): Scorer {
+function cooccurrenceScorer(train: readonly number[][], items: number): Scorer {
   const window = 3;
   const co = new Map<number, Map<number, number>>();
   const pop = new Float32Array(items);
@@ -97,12 +104,12 @@ function cooccurrenceScorer(train: number[][], items: number): Scorer {
         const y = s[b] as number;
         let row = co.get(x);
         if (!row) co.set(x, (row = new Map()));
-        // Forward transitions count double: the next item matters more than the previous one.
         row.set(y, (row.get(y) ?? 0) + (b > a ? 2 : 1));
       }
     }
   }
-  const maxPop = Math.max(1, ...pop);
+  let maxPop = 1;
+  for (const p of pop) maxPop = Math.max(maxPop, p);
   const base = Float32Array.from(pop, (p) => (p / maxPop) * 1e-3);
   return (history) => {
     const scores = base.slice();
@@ -115,73 +122,107 @@ function cooccurrenceScorer(train: number[][], items: number): Scorer {
   };
 }
 
-function hearthScorer(model: SequenceRecommender, type: HistoryStep['type']): Scorer {
-  return (history) => model.score(history.map((i, t) => ({ itemId: String(i + 1), type, time: t }))).scores;
+// ---------- helpers ----------
+const steps = (items: readonly number[], type: HistoryStep['type']): HistoryStep[] => items.map((i, t) => ({ itemId: String(i + 1), type, time: t }));
+const fmt = (x: number): string => x.toFixed(4);
+
+interface Row {
+  name: string;
+  values: Record<string, number>;
+}
+const table: Row[] = [];
+const notes: string[] = [];
+
+/** Rank lists of the baselines on test cases (0-based items). */
+function baselineRanks(scorer: Scorer, cases: readonly { history: number[]; target: number; exclude: boolean }[]): Int32Array {
+  return Int32Array.from(cases, (c) => {
+    const excluded = c.exclude ? new Set(c.history) : null;
+    excluded?.delete(c.target);
+    return rankOf(scorer(c.history), c.target, excluded);
+  });
 }
 
-// ---------- training ----------
-async function trainWithin(model: SequenceRecommender, sequences: HistoryStep[][], minutes: number, label: string): Promise<{ seconds: number; epochs: number; positions: number }> {
-  const positions = sequences.reduce((n, s) => n + Math.max(0, s.length - 1), 0);
-  const start = performance.now();
-  const deadline = start + minutes * 60_000;
-  let epochs = 0;
-  let lastPrint = 0;
-  while (performance.now() < deadline - 5_000) {
-    const signal = AbortSignal.timeout(Math.max(1, Math.round(deadline - performance.now())));
-    const epochStart = performance.now();
-    try {
-      const { loss } = await model.train(sequences, {
-        epochs: 1,
-        batchSize: opts.batchSize,
-        batchTokens: opts.batchTokens,
-        signal,
-        yieldEvery: 1,
-        onProgress: (p) => {
-          const now = performance.now();
-          if (now - lastPrint > 30_000) {
-            lastPrint = now;
-            const rate = (p.fraction * positions) / ((now - epochStart) / 1000);
-            console.log(`  [${label}] epoch ${epochs + 1} ${(p.fraction * 100).toFixed(0)}% loss ${p.loss.toFixed(3)} ${rate.toFixed(0)} positions/s`);
-          }
-        },
-      });
-      epochs++;
-      const seconds = (performance.now() - epochStart) / 1000;
-      console.log(`  [${label}] epoch ${epochs} done in ${seconds.toFixed(0)} s, loss ${loss.toFixed(4)}, ${(positions / seconds).toFixed(0)} positions/s`);
-    } catch (error) {
-      if (errorCodeOf(error) !== 'aborted') throw error;
-      console.log(`  [${label}] time budget reached during epoch ${epochs + 1}`);
-      break;
-    }
+async function trainHearth(label: string, items: number, sequences: HistoryStep[][], validation: RankingCase[], minutes: number, k: number): Promise<{ model: SasRecommender; summary: string }> {
+  const config = modelConfig(items);
+  const fit = await fitRecommender({
+    items: Array.from({ length: items }, (_, i) => ({ id: String(i + 1) })),
+    config,
+    seed: opts.seed,
+    sequences,
+    validation,
+    k,
+    minutes,
+    maxEpochs: 1_000,
+    threads: opts.threads,
+    backend: opts.backend === 'cpu' ? 'cpu' : 'wasm',
+    batchTokens: opts.batchTokens,
+    log: (line) => console.log(`  [${label}] ${line}`),
+  });
+  const v = fit.validation;
+  const curve = fit.curve.map((p) => `${p.seconds.toFixed(0)}s:${p.ndcg.toFixed(4)}`).join(' ');
+  const summary =
+    `${label}: ${fit.model.parameterCount()} parameters, loss ${fit.model.config.loss}${fit.model.config.loss === 'sampled-softmax' ? ` (${fit.model.config.negatives} negatives)` : ''}, ` +
+    `${fit.trainSeconds.toFixed(0)} s of training in a ${minutes}-min budget, ${fit.epochs} epochs (best ${fit.bestEpoch}, stopped by ${fit.stoppedBy}), ` +
+    `${fit.positionsPerSecond.toFixed(0)} positions/s on ${fit.threads} cores; neighbour weight ${v?.neighbourWeight ?? '-'} chosen on validation ` +
+    `(validation NDCG@${k}: Transformer ${v ? fmt(v.model.ndcg) : '-'}, blended ${v ? fmt(v.blended.ndcg) : '-'})\n    validation curve (time → NDCG@${k}): ${curve}`;
+  return { model: fit.model, summary };
+}
+
+/**
+ * Are explanations faithful? For each user's top 10 (history excluded), delete the top-explained
+ * event from the history (really delete it, not hide it as explanations measure) and, separately,
+ * a random other event of the explained window; faithful when the first lowers the item's served
+ * probability more.
+ */
+function explanationFaithfulness(model: SasRecommender, users: readonly { history: number[] }[], random: () => number): string {
+  let cases = 0;
+  let faithful = 0;
+  for (const user of users) {
+    const read = steps(user.history.slice(-model.config.maxLen), 'purchase');
+    const seen = new Set(user.history);
+    const { rows, steps: explained, drops } = contributions(model, read, 8, (p) => {
+      const order = Array.from(p.keys()).filter((i) => !seen.has(i));
+      order.sort((a, b) => (p[b] as number) - (p[a] as number));
+      return order.slice(0, 10);
+    });
+    if (explained.length < 2) continue;
+    const offset = read.length - explained.length;
+    rows.forEach((row, c) => {
+      const d = drops[c] as Float32Array;
+      let best = 0;
+      for (let e = 1; e < d.length; e++) if ((d[e] as number) > (d[best] as number)) best = e;
+      const others = explained.map((_, e) => e).filter((e) => e !== best && explained[e]?.itemId !== explained[best]?.itemId);
+      if (!((d[best] as number) > 0) || others.length === 0) return;
+      const other = others[Math.floor(random() * others.length)] as number;
+      const without = (e: number): number => model.probabilities(read.filter((_, i) => i !== offset + e))[row] as number;
+      cases++;
+      if (without(best) < without(other)) faithful++;
+    });
   }
-  return { seconds: (performance.now() - start) / 1000, epochs, positions };
+  return `explanations (Games, ${users.length} test users × top 10): deleting the top-explained event lowers the item's served probability more than deleting a random other event in ${((100 * faithful) / Math.max(1, cases)).toFixed(1)} % of ${cases} cases (target ≥ 80 %)`;
 }
 
 // ---------- Amazon Games ----------
-interface Row { name: string; values: Record<string, number> }
-
-async function games(rows: Row[], notes: string[]): Promise<void> {
-  const path = `${opts.data}/amazon-games/games.txt`;
+async function games(): Promise<void> {
+  const path = `${args.data}/amazon-games/games.txt`;
   if (!existsSync(path)) throw new Error(`${path} not found (run from the repository root)`);
   const byUser = new Map<string, number[]>();
-  let maxItem = 0;
+  let items = 0;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line) continue;
     const [u, i] = line.split(' ');
     const item = Number(i) - 1;
-    maxItem = Math.max(maxItem, item + 1);
+    items = Math.max(items, item + 1);
     let s = byUser.get(u as string);
     if (!s) byUser.set(u as string, (s = []));
     s.push(item);
   }
   const random = createRandom(opts.seed);
   let users = [...byUser.values()];
-  if (opts.users > 0 && opts.users < users.length) {
-    users = users.map((s) => ({ s, r: random() })).sort((a, b) => a.r - b.r).slice(0, opts.users).map((x) => x.s);
-  }
-  const items = maxItem;
+  if (num('users') > 0 && num('users') < users.length) users = users.map((s) => ({ s, r: random() })).sort((a, b) => a.r - b.r).slice(0, num('users')).map((x) => x.s);
   const train: number[][] = [];
-  const cases: { history: number[]; test: number; trainSet: Set<number> }[] = [];
+  const validation: RankingCase[] = [];
+  const tests: { history: number[]; target: number; exclude: boolean; trainSet: Set<number> }[] = [];
   for (const s of users) {
     if (s.length < 3) {
       train.push(s);
@@ -189,101 +230,154 @@ async function games(rows: Row[], notes: string[]): Promise<void> {
     }
     const t = s.slice(0, -2);
     train.push(t);
-    cases.push({ history: s.slice(0, -1), test: s[s.length - 1] as number, trainSet: new Set(t) });
+    validation.push({ history: steps(t, 'purchase'), target: String((s[s.length - 2] as number) + 1), excludeHistory: true });
+    tests.push({ history: s.slice(0, -1), target: s[s.length - 1] as number, exclude: true, trainSet: new Set(t) });
   }
-  const evalCases = cases.length > opts.evalUsers ? cases.map((c) => ({ c, r: random() })).sort((a, b) => a.r - b.r).slice(0, opts.evalUsers).map((x) => x.c) : cases;
-  console.log(`Amazon Games: ${users.length} users, ${items} items, ${train.reduce((n, s) => n + s.length, 0)} training interactions, ${evalCases.length} evaluated users`);
+  const evalTests = tests.length > num('eval-users') ? tests.map((c) => ({ c, r: random() })).sort((a, b) => a.r - b.r).slice(0, num('eval-users')).map((x) => x.c) : tests;
+  console.log(`Amazon Games: ${users.length} users, ${items} items, ${train.reduce((n, s) => n + s.length, 0)} training interactions, ${validation.length} validation and ${evalTests.length} test users`);
 
-  const config: Partial<RecommenderConfig> = { dims: opts.dims, blocks: opts.blocks, heads: opts.heads, maxLen: opts.maxLen, dropout: opts.dropout, negatives: opts.negatives, learningRate: opts.lr };
-  const model = createRecommender({ items: Array.from({ length: items }, (_, i) => ({ id: String(i + 1) })), config, seed: opts.seed });
-  const sequences = train.map((s) => s.map((i, t) => ({ itemId: String(i + 1), type: 'purchase' as const, time: t })));
-  console.log(`  Hearth: ${model.parameterCount()} parameters, config ${JSON.stringify(model.config)}`);
-  const trained = await trainWithin(model, sequences, opts.minutes, 'games');
-  notes.push(`Games: trained ${trained.seconds.toFixed(0)} s on ${opts.backend}, ${trained.epochs} full epochs of ${trained.positions} positions (budget ${opts.minutes} min)`);
-
-  const scorers: [string, Scorer][] = [
-    ['Hearth SASRec', hearthScorer(model, 'purchase')],
-    ['Most popular', popularityScorer(train, items)],
-    ['Co-occurrence', cooccurrenceScorer(train, items)],
-  ];
-  // The same candidates for every model.
-  const candidates = evalCases.map((c) => {
-    const negatives: number[] = [];
-    for (let k = 0; k < 100; k++) {
-      let t = Math.floor(random() * items);
-      while (c.trainSet.has(t)) t = Math.floor(random() * items);
-      negatives.push(t);
+  const { model, summary } = await trainHearth('games', items, train.map((s) => steps(s, 'purchase')), validation, opts.minutes, 10);
+  notes.push(summary);
+  // The same 100 sampled negatives for every model (items outside the user's training set).
+  const candidates = evalTests.map((c) => Array.from({ length: 100 }, () => {
+    let t = Math.floor(random() * items);
+    while (c.trainSet.has(t)) t = Math.floor(random() * items);
+    return t;
+  }));
+  const hearthCases: RankingCase[] = evalTests.map((c) => ({ history: steps(c.history, 'purchase'), target: String(c.target + 1), excludeHistory: true }));
+  const started = performance.now();
+  const weight = model.config.neighbourWeight;
+  const full = blendedRanks(model, hearthCases, [weight, 0]);
+  // Sampled ranks: the engine's scores at the test item and at its 100 negatives.
+  const sampled = { blended: new Int32Array(evalTests.length), alone: new Int32Array(evalTests.length) };
+  evalTests.forEach((c, u) => {
+    const history = steps(c.history, 'purchase');
+    const scored = model.score(history);
+    const p = model.probabilities(history, scored);
+    for (const [scores, into] of [[p, sampled.blended], [scored.scores, sampled.alone]] as const) {
+      const pos = scores[c.target] as number;
+      into[u] = (candidates[u] as number[]).reduce((r, n) => r + ((scores[n] as number) >= pos ? 1 : 0), 0);
     }
-    return negatives;
   });
-  for (const [name, scorer] of scorers) {
-    const started = performance.now();
-    const sampled = empty();
-    const full = empty();
-    evalCases.forEach((c, u) => {
-      const scores = scorer(c.history.slice(-opts.maxLen));
-      const pos = scores[c.test] as number;
-      let rank = 0;
-      for (const n of candidates[u] as number[]) if ((scores[n] as number) >= pos) rank++;
-      accumulate(sampled, rank, 10);
-      const excluded = new Set(c.history);
-      excluded.delete(c.test);
-      accumulate(full, fullRank(scores, c.test, excluded), 10);
+  console.log(`  Hearth scored in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  const column = (ranks: ArrayLike<number>, sampledRanks: ArrayLike<number>): Record<string, number> => {
+    const s = metricsOf(sampledRanks, 10);
+    const f = metricsOf(ranks, 10);
+    return { 'HR@10 full': f.hr, 'NDCG@10 full': f.ndcg, 'HR@10 (100 neg)': s.hr, 'NDCG@10 (100 neg)': s.ndcg };
+  };
+  const pick = (ranks: Int32Array, j: number): Int32Array => Int32Array.from({ length: hearthCases.length }, (_, c) => ranks[c * 2 + j] as number);
+  table.push({ name: 'games  Hearth (blend)', values: column(pick(full, 0), sampled.blended) });
+  table.push({ name: 'games  Hearth Transformer', values: column(pick(full, 1), sampled.alone) });
+  notes.push(explanationFaithfulness(model, evalTests.slice(0, 300), random));
+  for (const [name, scorer] of [['Co-occurrence', cooccurrenceScorer(train, items)], ['Most popular', popularityScorer(train, items)]] as const) {
+    const ranks = baselineRanks(scorer, evalTests);
+    const sampledRanks = Int32Array.from(evalTests, (c, u) => {
+      const scores = scorer(c.history);
+      const pos = scores[c.target] as number;
+      return (candidates[u] as number[]).reduce((r, n) => r + ((scores[n] as number) >= pos ? 1 : 0), 0);
     });
-    const s = finish(sampled);
-    const f = finish(full);
-    rows.push({ name: `games  ${name}`, values: { 'HR@10 (100 neg)': s.hr, 'NDCG@10 (100 neg)': s.ndcg, 'HR@10 (full)': f.hr, 'NDCG@10 (full)': f.ndcg } });
-    console.log(`  ${name}: sampled HR@10 ${s.hr.toFixed(4)} NDCG@10 ${s.ndcg.toFixed(4)} | full HR@10 ${f.hr.toFixed(4)} NDCG@10 ${f.ndcg.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    table.push({ name: `games  ${name}`, values: column(ranks, sampledRanks) });
   }
   model.dispose();
 }
 
 // ---------- RetailRocket ----------
-async function retailrocket(rows: Row[], notes: string[]): Promise<void> {
-  const dir = `${opts.data}/retailrocket-sessions`;
+async function retailrocket(): Promise<void> {
+  const dir = `${args.data}/retailrocket-sessions`;
   const random = createRandom(opts.seed + 1);
   let sessions = readFileSync(`${dir}/train_sessions.txt`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').map((x) => Number(x) - 1));
-  let items = 0;
-  for (const s of sessions) for (const i of s) items = Math.max(items, i + 1);
   let tests = readFileSync(`${dir}/test_prefix_target.tsv`, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => {
     const [, prefix, target] = l.split('\t');
-    return { prefix: (prefix as string).split(' ').map((x) => Number(x) - 1), target: Number(target) - 1 };
+    return { history: (prefix as string).split(' ').map((x) => Number(x) - 1), target: Number(target) - 1, exclude: false };
   });
-  for (const t of tests) for (const i of [...t.prefix, t.target]) items = Math.max(items, i + 1);
-  if (opts.sessions > 0 && opts.sessions < sessions.length) sessions = sessions.slice(-opts.sessions);
-  if (opts.rrTests > 0 && opts.rrTests < tests.length) tests = tests.map((t) => ({ t, r: random() })).sort((a, b) => a.r - b.r).slice(0, opts.rrTests).map((x) => x.t);
-  console.log(`RetailRocket: ${sessions.length} training sessions, ${items} items, ${tests.length} test cases`);
-  const config: Partial<RecommenderConfig> = { dims: opts.dims, blocks: opts.blocks, heads: opts.heads, maxLen: opts.maxLen, dropout: opts.dropout, negatives: opts.negatives, learningRate: opts.lr };
-  const model = createRecommender({ items: Array.from({ length: items }, (_, i) => ({ id: String(i + 1) })), config, seed: opts.seed });
-  const sequences = sessions.map((s) => s.map((i, t) => ({ itemId: String(i + 1), type: 'view_item' as const, time: t })));
-  const trained = await trainWithin(model, sequences, opts.rrMinutes, 'retailrocket');
-  notes.push(`RetailRocket: trained ${trained.seconds.toFixed(0)} s on ${opts.backend}, ${trained.epochs} full epochs of ${trained.positions} positions (budget ${opts.rrMinutes} min)`);
-  const scorers: [string, Scorer][] = [
-    ['Hearth SASRec', hearthScorer(model, 'view_item')],
-    ['Most popular', popularityScorer(sessions, items)],
-    ['Co-occurrence', cooccurrenceScorer(sessions, items)],
-  ];
-  for (const [name, scorer] of scorers) {
-    const m = empty();
-    for (const t of tests) accumulate(m, fullRank(scorer(t.prefix.slice(-opts.maxLen)), t.target, null), 20);
-    const r = finish(m);
-    rows.push({ name: `rr     ${name}`, values: { 'HR@20': r.hr, 'MRR@20': r.mrr } });
-    console.log(`  ${name}: HR@20 ${r.hr.toFixed(4)} MRR@20 ${r.mrr.toFixed(4)}`);
-  }
+  let items = 0;
+  for (const s of sessions) for (const i of s) items = Math.max(items, i + 1);
+  for (const t of tests) for (const i of [...t.history, t.target]) items = Math.max(items, i + 1);
+  if (num('sessions') > 0 && num('sessions') < sessions.length) sessions = sessions.slice(-num('sessions'));
+  if (num('rr-tests') > 0 && num('rr-tests') < tests.length) tests = tests.map((t) => ({ t, r: random() })).sort((a, b) => a.r - b.r).slice(0, num('rr-tests')).map((x) => x.t);
+  // The newest 5 % of the training sessions validate; every prefix of ≥ 2 clicks, like the test file.
+  const cut = Math.floor(sessions.length * 0.95);
+  const train = sessions.slice(0, cut);
+  const validation: RankingCase[] = [];
+  for (const s of sessions.slice(cut)) for (let p = 2; p < s.length; p++) validation.push({ history: steps(s.slice(0, p), 'view_item'), target: String((s[p] as number) + 1), excludeHistory: false });
+  console.log(`RetailRocket: ${train.length} training sessions, ${validation.length} validation prefixes, ${items} items, ${tests.length} test cases`);
+
+  const { model, summary } = await trainHearth('retailrocket', items, train.map((s) => steps(s, 'view_item')), validation, opts.rrMinutes, 20);
+  notes.push(summary);
+  const weight = model.config.neighbourWeight;
+  const full = blendedRanks(model, tests.map((c) => ({ history: steps(c.history, 'view_item'), target: String(c.target + 1), excludeHistory: false })), [weight, 0]);
+  const pick = (j: number): Int32Array => Int32Array.from({ length: tests.length }, (_, c) => full[c * 2 + j] as number);
+  const column = (ranks: ArrayLike<number>): Record<string, number> => {
+    const m = metricsOf(ranks, 20);
+    return { 'HR@20': m.hr, 'MRR@20': m.mrr, 'NDCG@20': m.ndcg };
+  };
+  table.push({ name: 'rr     Hearth (blend)', values: column(pick(0)) });
+  table.push({ name: 'rr     Hearth Transformer', values: column(pick(1)) });
+  table.push({ name: 'rr     Co-occurrence', values: column(baselineRanks(cooccurrenceScorer(train, items), tests)) });
+  table.push({ name: 'rr     Most popular', values: column(baselineRanks(popularityScorer(train, items), tests)) });
   model.dispose();
+}
+
+// ---------- training throughput: one thread (model.train) against every core ----------
+async function throughput(): Promise<void> {
+  const seconds = num('throughput-seconds');
+  const lines = readFileSync(`${args.data}/amazon-games/games.txt`, 'utf8').split('\n');
+  const byUser = new Map<string, number[]>();
+  let items = 0;
+  for (const line of lines) {
+    if (!line) continue;
+    const [u, i] = line.split(' ');
+    items = Math.max(items, Number(i));
+    let s = byUser.get(u as string);
+    if (!s) byUser.set(u as string, (s = []));
+    s.push(Number(i) - 1);
+  }
+  const sequences = [...byUser.values()].map((s) => steps(s.slice(0, -2), 'purchase'));
+  const itemList = Array.from({ length: items }, (_, i) => ({ id: String(i + 1) }));
+  const config = modelConfig(items);
+  // One thread: the model's own train(), tfjs's Adam, as the worker and earlier versions train.
+  const single = new SasRecommender({ items: itemList, config, seed: opts.seed });
+  let positions = 0;
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  await single.train(sequences, {
+    epochs: 1,
+    batchTokens: opts.batchTokens,
+    batchSize: 100_000,
+    signal: AbortSignal.timeout(seconds * 1000),
+    onProgress: (p) => {
+      positions = p.fraction * sequences.reduce((n, s) => n + Math.max(0, s.length - 1), 0);
+    },
+  }).catch(() => undefined);
+  const singleRate = positions / ((performance.now() - start) / 1000);
+  const parameters = single.parameterCount();
+  single.dispose();
+  const trainer = await DataParallelTrainer.start({ items: itemList, config, seed: opts.seed, sequences, threads: opts.threads, parameters, batchTokens: opts.batchTokens, batchSize: 100_000 });
+  const parallelStart = performance.now();
+  const result = await trainer.epoch(1, parallelStart + seconds * 1000);
+  const parallelRate = result.positions / ((performance.now() - parallelStart) / 1000);
+  await trainer.close();
+  void deadline;
+  notes.push(`throughput (Games model, ${seconds} s each): one thread ${singleRate.toFixed(0)} positions/s, ${opts.threads} threads ${parallelRate.toFixed(0)} positions/s — ${(parallelRate / singleRate).toFixed(2)}×`);
 }
 
 // ---------- main ----------
 const backend = await setupNodeRuntime(opts.backend);
-console.log(`Hearth quality benchmark — backend ${backend}, options ${JSON.stringify(opts)}`);
-const rows: Row[] = [];
-const notes: string[] = [];
+console.log(`Hearth quality benchmark — backend ${backend}, ${opts.threads} training threads, options ${JSON.stringify(args)}`);
 const t0 = performance.now();
-if (!opts.skip.includes('games')) await games(rows, notes);
-if (!opts.skip.includes('rr')) await retailrocket(rows, notes);
-const columns = [...new Set(rows.flatMap((r) => Object.keys(r.values)))];
-console.log('\n' + ['model'.padEnd(24), ...columns.map((c) => c.padStart(18))].join(''));
-for (const r of rows) console.log([r.name.padEnd(24), ...columns.map((c) => (r.values[c] === undefined ? '' : (r.values[c] as number).toFixed(4)).padStart(18))].join(''));
+if (!opts.skip.includes('games')) await games();
+if (!opts.skip.includes('rr')) await retailrocket();
+if (!opts.skip.includes('throughput')) await throughput();
+const columns = [...new Set(table.flatMap((r) => Object.keys(r.values)))];
+console.log('\n' + ['model'.padEnd(28), ...columns.map((c) => c.padStart(18))].join(''));
+for (const r of table) console.log([r.name.padEnd(28), ...columns.map((c) => (r.values[c] === undefined ? '' : fmt(r.values[c] as number)).padStart(18))].join(''));
+const ratio = (a: string, b: string, column: string): string => {
+  const x = table.find((r) => r.name === a)?.values[column];
+  const y = table.find((r) => r.name === b)?.values[column];
+  return x !== undefined && y !== undefined && y > 0 ? `${(x / y).toFixed(2)}×` : '-';
+};
+console.log(`\nHearth ÷ co-occurrence: Games NDCG@10 full ${ratio('games  Hearth (blend)', 'games  Co-occurrence', 'NDCG@10 full')} (Transformer alone ${ratio('games  Hearth Transformer', 'games  Co-occurrence', 'NDCG@10 full')}); ` +
+  `RetailRocket MRR@20 ${ratio('rr     Hearth (blend)', 'rr     Co-occurrence', 'MRR@20')}, HR@20 ${ratio('rr     Hearth (blend)', 'rr     Co-occurrence', 'HR@20')} (Transformer alone ${ratio('rr     Hearth Transformer', 'rr     Co-occurrence', 'MRR@20')}, ${ratio('rr     Hearth Transformer', 'rr     Co-occurrence', 'HR@20')})`);
 console.log('SASRec paper (Games, 100 neg): HR@10 0.7410, NDCG@10 0.5360');
 for (const n of notes) console.log(n);
 console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench:speed [-- --quick]`: recommend() latency (p50/p95) at 1k, 10k and 100k catalog
-// items with 50 events of history, and training throughput (events/s), in Node (cpu, wasm, through
+// items with 50 events of history, served as a shop serves it (the model blended with a full
+// item-neighbour table, every item explained), and training throughput (events/s), in Node (cpu, wasm, through
 // EngineCore) and in Chromium (webgpu, webgl, wasm, through the real worker dist/hearth.worker.js);
 // the longtask check (no main-thread task > 50 ms while the worker trains); the worker's gzipped
 // size. One table at the end, with ratios to the targets.
@@ -39,6 +40,7 @@ import { openStore } from './src/store/open-store.ts';
 import { EngineCore } from './src/engine/engine-core.ts';
 import { createRecommender } from './src/model/sasrec-recommender.ts';
 import { saveModelArtifacts } from './src/model/model-artifacts.ts';
+import { ItemNeighbours } from './src/model/item-neighbours.ts';
 import { silentLogger } from './src/logger.ts';
 
 const granted = { personalise: true, contribute: false, updatedAt: 1 };
@@ -46,8 +48,26 @@ export const catalog = (n) => Array.from({ length: n }, (_, i) => ({ id: 'p' + i
 export const history = (n, count, t0 = Date.now() - 3_600_000) =>
   Array.from({ length: count }, (_, i) => ({ type: i % 10 === 9 ? 'add_to_cart' : 'view_item', time: t0 + i * 1000, session: 's' + Math.floor(i / 25), items: [{ item_id: 'p' + ((i * 37) % n) }], itemIds: ['p' + ((i * 37) % n)] }));
 export async function setup(backend) { return setupNodeRuntime(backend); }
-export function artifacts(n) {
+/** A full neighbour table, as hearth-train ships it: 20 neighbours for every item (the worst case for serving). */
+function neighbours(n) {
+  const per = Math.min(20, n - 1);
+  const offsets = Int32Array.from({ length: n + 2 }, (_, r) => (r === 0 ? 0 : Math.min(r - 1, n) * per));
+  const ids = new Int32Array(n * per);
+  const counts = new Float32Array(n * per);
+  for (let i = 0; i < n; i++) for (let j = 0; j < per; j++) {
+    ids[i * per + j] = 1 + ((i + (j + 1) * 37) % n);
+    counts[i * per + j] = per - j;
+  }
+  return new ItemNeighbours({ offsets, ids, counts });
+}
+/** The default model with the item-neighbour blend, as a shop's starting model would be. */
+function startingModel(n) {
   const model = createRecommender({ items: catalog(n).map(({ id, category, brand, price }) => ({ id, category, brand, price })) });
+  model.setNeighbours(neighbours(n));
+  return model;
+}
+export function artifacts(n) {
+  const model = startingModel(n);
   const out = saveModelArtifacts(model);
   model.dispose();
   return out;
@@ -56,7 +76,7 @@ export async function latency(n, reps) {
   const store = await openStore({ name: 'speed-' + n + '-' + Math.random(), logger: silentLogger });
   await store.replaceCatalog(catalog(n));
   await store.appendEvents(history(n, ${HISTORY}));
-  const model = createRecommender({ items: catalog(n).map(({ id, category, brand, price }) => ({ id, category, brand, price })) });
+  const model = startingModel(n);
   await store.putCheckpoint(model.toCheckpoint());
   model.dispose();
   const core = new EngineCore({ store, logger: silentLogger });
@@ -144,9 +164,10 @@ async function chromiumPart(node) {
     ['/favicon.ico', { type: 'image/x-icon', body: '' }],
   ]);
   for (const n of SIZES) {
-    const { modelJson, weightData } = node.artifacts(n);
+    const { modelJson, weightData, tableData } = node.artifacts(n);
     routes.set(`/models/${n}/model.json`, { type: 'application/json', body: JSON.stringify(modelJson) });
     routes.set(`/models/${n}/weights.bin`, { type: 'application/octet-stream', body: Buffer.from(weightData.buffer, weightData.byteOffset, weightData.byteLength) });
+    routes.set(`/models/${n}/neighbours.bin`, { type: 'application/octet-stream', body: Buffer.from(tableData.buffer, tableData.byteOffset, tableData.byteLength) });
   }
   const server = await startServer(routes);
   const profile = await mkdtemp(join(tmpdir(), 'hearth-speed-'));
@@ -285,7 +306,7 @@ const workerSource = workerGz !== null ? readFileSync(join(root, 'dist/hearth.wo
 const chunks = existsSync(join(root, 'dist')) ? readdirSync(join(root, 'dist')).filter((f) => /^hearth\.worker\..+\.js$/.test(f) && workerSource.includes(f)) : [];
 const wasmFiles = existsSync(join(root, 'dist/wasm')) ? readdirSync(join(root, 'dist/wasm')) : [];
 
-console.log('\nHearth bench:speed' + (quick ? ' (--quick)' : '') + ` — ${HISTORY} events of history, k = 10, default model (64 dims, 2 blocks, 50 events)`);
+console.log('\nHearth bench:speed' + (quick ? ' (--quick)' : '') + ` — ${HISTORY} events of history, k = 10, default model (64 dims, 2 blocks, 50 events) blended with 20 neighbours per item, each answer explained (8 events hidden in turn)`);
 console.log('where     backend  measure                                     p50 ms    p95 ms   value      target        ratio   note');
 const target = (r) => (r.where === 'chromium' && r.backend === 'wasm' && r.what === 'recommend 10k' ? 10 : null);
 for (const r of rows) {
