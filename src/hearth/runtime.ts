@@ -29,6 +29,10 @@ export interface HearthContext {
   track(event: TrackEvent): void;
   /** True after `forget()` here or in another tab, until `personalise` is granted again. */
   writesBlocked(): boolean;
+  /** This page's page-exit stash key (the core keeps it); other pages' stashes are drained at start. */
+  stashKey?: string;
+  /** Copies the consent decisions to their synchronous mirror (see consent.ts). */
+  mirrorConsent?: () => void;
   /** Another tab deleted the database. */
   deletedElsewhere(): void;
   destroyed(): boolean;

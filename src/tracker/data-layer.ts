@@ -140,7 +140,8 @@ export function bridgeDataLayer(
       const event = mapDataLayerEntry(entry);
       if (event) track(event);
     } catch (error) {
-      logger.warnOnce('datalayer-skip', 'Skipped a dataLayer event Hearth could not record.', error);
+      // Page data that cannot be read (a throwing getter, a revoked Proxy): this entry is skipped.
+      logger.debug('Skipped a dataLayer entry Hearth could not read.', error);
     }
   };
   try {
