@@ -88,6 +88,14 @@ export function reviveError(error: unknown): unknown {
   return new HearthError(code, typeof message === 'string' ? message : code, { cause: error });
 }
 
+/** A short description of a bad value for an error message: strings quoted and cut at 40 characters. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : String(value);
+}
+
 /** Says what a thrown value was, without ever throwing itself (it may be a revoked Proxy). */
 export function describeError(error: unknown): string {
   try {

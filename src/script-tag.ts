@@ -17,6 +17,7 @@ import type { HearthOptions } from './config.js';
 import type { Hearth } from './hearth/types.js';
 import type { Runtime } from './hearth/runtime.js';
 import { describeError } from './errors.js';
+import { listOf } from './tracker/array-like.js';
 
 export { HearthError, hasErrorCode } from './errors.js';
 export { EVENT_TYPES } from './tracker/event-types.js';
@@ -77,9 +78,7 @@ export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
  * may be hostile (a revoked Proxy, throwing getters): reading one may throw, and the callers
  * contain that.
  */
-function commandOf(value: unknown): unknown[] | undefined {
-  return Array.isArray(value) || Object.prototype.toString.call(value) === '[object Arguments]' ? Array.from(value as ArrayLike<unknown>) : undefined;
-}
+const commandOf = listOf;
 
 /** The command's name for a warning; never throws, never serialises page data. */
 function nameOf(command: unknown[] | undefined): string {
@@ -137,7 +136,11 @@ export function init(options?: HearthOptions): LiveHearth {
     return live;
   }
   const hearth = createHearth(options, { loadRuntime, scriptUrl: script?.src || undefined });
-  debug ||= readDebug(options);
+  try {
+    debug ||= options?.debug === true;
+  } catch {
+    // Unreadable options were refused by createHearth already.
+  }
   const pending = typeof window === 'undefined' ? [] : queued();
   // Live before the replay: a queued ["init"] is then recognised as a repeat and skipped.
   live = Object.assign(hearth, {
@@ -149,14 +152,6 @@ export function init(options?: HearthOptions): LiveHearth {
   for (const command of pending) run(hearth, command);
   if (typeof window !== 'undefined') (window as QueueWindow).hearth = live;
   return live;
-}
-
-function readDebug(options: HearthOptions | undefined): boolean {
-  try {
-    return options?.debug === true;
-  } catch {
-    return false;
-  }
 }
 
 function start(options: HearthOptions): void {

@@ -13,6 +13,7 @@ import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from 
 import { Tracker } from '../tracker/tracker.js';
 import { localStorageOf, pageExitStash } from '../tracker/page-exit-stash.js';
 import { randomId } from '../tracker/session.js';
+import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import type { TrackEvent } from '../tracker/event-types.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
@@ -81,9 +82,34 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
    */
   const storage = (): Storage | undefined => localStorageOf(win);
   consent.restore(readConsentMirror(storage(), options.dbName) ?? consent.decisions());
-  const stash = win ? pageExitStash(storage, options.dbName, randomId()) : undefined;
+  const pageId = randomId();
+  const stash = win ? pageExitStash(storage, options.dbName, pageId) : undefined;
   let hidden = false;
-  const keep = (): void => stash?.save(canWrite() && !destroyed ? tracker.unwritten() : []);
+  /**
+   * Until the runtime bridges the dataLayer, its entries are only in the page's array: they are
+   * stashed raw (the runtime of the next page maps them), each under an id fixed by its index.
+   */
+  let bridged = !options.dataLayer;
+  const layerEventId = (index: number): string => `${pageId}-dl-${index}`;
+  const rawLayer = (): unknown[] => {
+    try {
+      const layer = (win as unknown as Record<string, unknown>)[options.dataLayer as string];
+      return bridged || !Array.isArray(layer)
+        ? []
+        : layer.flatMap((entry: unknown, i) => {
+            try {
+              // gtag pushes `arguments`: kept as an array, which the bridge reads the same way.
+              const plain: unknown = JSON.parse(JSON.stringify(listOf(entry) ?? entry));
+              return [{ eventId: layerEventId(i), time: now(), layer: plain }];
+            } catch {
+              return [];
+            }
+          });
+    } catch {
+      return [];
+    }
+  };
+  const keep = (): void => stash?.save(canWrite() && !destroyed ? [...tracker.unwritten(), ...rawLayer()] : []);
   const onHide = (): void => {
     hidden = true;
     keep();
@@ -102,11 +128,11 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
   }
   const mirror = (): void => writeConsentMirror(storage(), options.dbName, consent.decisions().updatedAt === null ? undefined : consent.decisions());
 
-  const track = (event: TrackEvent): void => {
+  const track = (event: TrackEvent, eventId?: string): void => {
     // After destroy() a malformed event is still a programmer mistake; a valid one is ignored.
     if (destroyed) validateEvent(event);
     else {
-      tracker.track(event);
+      tracker.track(event, eventId);
       if (hidden) keep();
     }
   };
@@ -119,6 +145,10 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     consent,
     tracker,
     track,
+    layerEventId,
+    layerBridged: () => {
+      bridged = true;
+    },
     writesBlocked: () => writesBlocked,
     stashKey: stash?.key,
     mirrorConsent: mirror,

@@ -17,7 +17,9 @@ import { SESSION_META_KEY } from '../tracker/session.js';
 import { drainStashes, localStorageOf, STASH_PREFIX } from '../tracker/page-exit-stash.js';
 import { mergeEvents } from '../tracker/merge-events.js';
 import { startAutocapture } from '../tracker/autocapture.js';
-import { bridgeDataLayer } from '../tracker/data-layer.js';
+import { bridgeDataLayer, mapDataLayerEntry } from '../tracker/data-layer.js';
+import { validateEvent } from '../tracker/validate-event.js';
+import { toStoredEvent } from '../tracker/tracker.js';
 import { checkItemId, checkK, checkRecommendOptions } from './arguments.js';
 import { fallbackEngine } from './fallback-engine.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
@@ -101,6 +103,10 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       canWrite,
       adopt: (events) => events.map((event) => (event.session ? event : { ...event, session: tracker.sessionFor(event.time) ?? '' })),
       write: async (events) => (await store.appendEvents(events)).dropped === 0,
+      fromLayer: ({ eventId, time, layer }) => {
+        const event = mapDataLayerEntry(layer);
+        return event && toStoredEvent(validateEvent(event), time, '', eventId);
+      },
     });
     if (drained.events > 0) logger.debug(`Recovered ${drained.events} events kept at an earlier page exit.`);
   };
@@ -176,7 +182,10 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     const startPage = (): void => {
       if (ctx.destroyed()) return;
       if (options.autocapture) stops.push(startAutocapture(win, options.autocapture, { track: ctx.track, logger, now: ctx.now }));
-      if (options.dataLayer) stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger));
+      if (options.dataLayer) {
+        stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger, ctx.layerEventId));
+        ctx.layerBridged();
+      }
       // Page exit (stash and flush) is the core's, from the tag's first moment: see create-hearth.ts.
     };
     if (doc.readyState === 'loading') {

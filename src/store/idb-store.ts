@@ -21,7 +21,7 @@ import { isClosedError, isQuotaError } from './storage-errors.js';
 import { EVICTIONS_META_KEY } from './types.js';
 import type { AppendResult, CatalogItem, EventQuery, EvictionRecord, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
 
-/** Share of the stored events evicted per step when the quota is exceeded (at least the batch's size). */
+/** Share of the stored events evicted per step when the quota is exceeded. */
 export const QUOTA_EVICTION_SHARE = 0.1;
 /** Eviction steps per write at most: a full quota costs at most ~27 % of the history, never all of it. */
 export const QUOTA_EVICTION_STEPS = 3;
@@ -199,7 +199,7 @@ export class IdbStore implements HearthStore {
             } catch (error) {
               if (!isQuotaError(error) || step > QUOTA_EVICTION_STEPS || this.evictionFutile) throw error;
               this.logger.warnOnce('store-quota', 'Storage quota exceeded: evicting the oldest events and retrying.', error);
-              await this.makeRoom(db, batch.length);
+              await this.makeRoom(db);
             }
           }
         },
@@ -267,17 +267,18 @@ export class IdbStore implements HearthStore {
   }
 
   /**
-   * One eviction step: removes the oldest `QUOTA_EVICTION_SHARE` of the events (at least
-   * `atLeast`). The counter is kept in memory and written with the next batch that fits: a
+   * One eviction step: removes the oldest `QUOTA_EVICTION_SHARE` of the events (at least one),
+   * whatever the batch's size, so that a large batch cannot cost a small history most of itself.
+   * The counter is kept in memory and written with the next batch that fits: a
    * transaction that also wrote it could itself exceed the quota.
    */
-  private async makeRoom(db: HearthDB, atLeast: number): Promise<void> {
+  private async makeRoom(db: HearthDB): Promise<void> {
     const before = await (this.options.usage ?? platformUsage)();
     const tx = db.transaction(STORES.events, 'readwrite');
     const store = tx.objectStore(STORES.events);
     const work = async (): Promise<number> => {
       const count = await store.count();
-      const n = Math.min(count, Math.max(atLeast, Math.ceil(count * QUOTA_EVICTION_SHARE)));
+      const n = Math.min(count, Math.ceil(count * QUOTA_EVICTION_SHARE));
       const keys = await store.index(EVENT_INDEXES.byTime).getAllKeys(null, n);
       await Promise.all(keys.map((key) => store.delete(key)));
       return keys.length;

@@ -27,8 +27,8 @@ export function localStorageOf(win: { localStorage?: Storage } | undefined): Sto
 }
 
 export interface PageExitStash {
-  /** Replaces this page's stash with `events` (none: removes it). Never throws. */
-  save(events: readonly StoredEvent[]): void;
+  /** Replaces this page's stash with `entries` (events, raw dataLayer entries; none: removes it). Never throws. */
+  save(entries: readonly unknown[]): void;
   /** Removes this page's stash (the page is visible again, or consent was withdrawn). */
   clear(): void;
   /** This page's key: its own stash is not drained by itself. */
@@ -77,6 +77,16 @@ function stashedEvent(value: unknown): StoredEvent | undefined {
   return e as StoredEvent;
 }
 
+function layerEvent(value: unknown, options: DrainOptions): StoredEvent | undefined {
+  const e = value as { eventId?: unknown; time?: unknown; layer?: unknown } | null;
+  if (!options.fromLayer || typeof e !== 'object' || e === null || typeof e.eventId !== 'string' || typeof e.time !== 'number' || !('layer' in e)) return undefined;
+  try {
+    return options.fromLayer({ eventId: e.eventId, time: e.time, layer: e.layer });
+  } catch {
+    return undefined;
+  }
+}
+
 export interface DrainOptions {
   /** localStorage (undefined: nothing to drain). */
   storage: Storage | undefined;
@@ -89,6 +99,8 @@ export interface DrainOptions {
   adopt(events: StoredEvent[]): StoredEvent[];
   /** Writes a batch idempotently; resolves true once it committed. */
   write(events: StoredEvent[]): Promise<boolean>;
+  /** Turns a raw dataLayer entry stashed before its page's bridge ran (`{ eventId, time, layer }`) into an event, if it is one. */
+  fromLayer?(entry: { eventId: string; time: number; layer: unknown }): StoredEvent | undefined;
 }
 
 /** What a drain did. */
@@ -133,7 +145,7 @@ export async function drainStashes(options: DrainOptions): Promise<DrainResult> 
     let events: StoredEvent[] = [];
     try {
       const parsed: unknown = JSON.parse(ls.getItem(key) ?? '[]');
-      if (Array.isArray(parsed)) events = parsed.map(stashedEvent).filter((e): e is StoredEvent => e !== undefined);
+      if (Array.isArray(parsed)) events = parsed.map((entry) => stashedEvent(entry) ?? layerEvent(entry, options)).filter((e): e is StoredEvent => e !== undefined);
     } catch {
       // A corrupt stash holds nothing to recover.
     }

@@ -88,12 +88,13 @@ export class Tracker {
 
   /**
    * Validates and records an event; throws `invalid_event` for a malformed (or unreadable) one.
-   * Returns the stored form (with its `eventId`), or undefined once stopped.
+   * Returns the stored form (with its `eventId`), or undefined once stopped. `eventId` is for
+   * events whose id was fixed earlier (a dataLayer entry already stashed under that id).
    */
-  track(input: TrackEvent): StoredEvent | undefined {
+  track(input: TrackEvent, eventId?: string): StoredEvent | undefined {
     const event = validateEvent(input);
     if (this.stopped) return undefined;
-    const stored = toStoredEvent(event, event.timestamp ?? this.now(), '', this.newEventId());
+    const stored = toStoredEvent(event, event.timestamp ?? this.now(), '', eventId ?? this.newEventId());
     if (this.sessions) this.accept(stored);
     else this.early.push(stored);
     return stored;

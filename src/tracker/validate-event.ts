@@ -15,7 +15,7 @@
  * unknown fields inside items are dropped, since GA4 items carry many (coupon, item_variant, …)
  * that Hearth does not use.
  */
-import { HearthError, readPageData } from '../errors.js';
+import { HearthError, describeValue, readPageData } from '../errors.js';
 import { EVENT_TYPES, type EventItem, type EventType, type TrackEvent } from './event-types.js';
 
 export const MAX_ITEMS = 200;
@@ -52,12 +52,7 @@ const EVENT_FIELDS = [
 ] as const;
 const EVENT_FIELD_SET: ReadonlySet<string> = new Set(EVENT_FIELDS);
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : String(value);
-}
+const describe = describeValue;
 
 function fail(message: string): never {
   throw new HearthError('invalid_event', message);
