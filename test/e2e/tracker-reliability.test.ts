@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, startStaticServer, type Browser, type StaticServer } from './harness.js';
-import { reliabilityPages, runFuzz, runLeave, runQuota } from './reliability-scenarios.js';
+import { readStored, reliabilityPages, runFuzz, runLeave, runQuota } from './reliability-scenarios.js';
 
 let server: StaticServer;
 let browser: Browser;
@@ -51,6 +51,27 @@ describe('the tracker under hostile conditions', () => {
     const result = await runLeave(browser, server.origin, 0, 'opt-in');
     expect(result.lost).toEqual([]);
     expect(result.doubled).toEqual([]);
+  });
+
+  it('opt-in without a decision: a page left at once stashes nothing in localStorage and nothing is stored', async () => {
+    const page = await browser.newPage();
+    const db = `undecided-${Date.now()}`;
+    const stashes: string[][] = [];
+    await page.exposeFunction('reportStashes', (keys: string[]) => stashes.push(keys));
+    await page.addInitScript(() => {
+      addEventListener('pagehide', () => {
+        const keys = Object.keys(localStorage).filter((k) => k.startsWith('hearth-'));
+        (window as unknown as { reportStashes(k: string[]): void }).reportStashes(keys);
+      });
+    });
+    await page.goto(`${server.origin}/reliability/leave?db=${db}&consent=opt-in&tag=undecided&delay=0&next=${encodeURIComponent(`/reliability/final?db=${db}&consent=opt-in`)}`, { waitUntil: 'commit' });
+    await page.waitForURL(/\/reliability\/final/);
+    await page.waitForFunction(() => typeof (window as unknown as { hearth?: { ready?: unknown } }).hearth?.ready === 'object');
+    await page.evaluate(() => (window as unknown as { hearth: { ready: Promise<void>; flush(): Promise<void> } }).hearth.ready);
+    expect(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('hearth-')))).toEqual([]);
+    expect(stashes.flat()).toEqual([]);
+    expect(await readStored(page, db)).toEqual([]);
+    await page.close();
   });
 
   it('when its own data fills the quota: evicts a bounded share of the oldest, counts it in exportData(), keeps the new events and writes them once room returns', async () => {
