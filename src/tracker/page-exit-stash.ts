@@ -67,13 +67,17 @@ export function pageExitStash(storage: () => Storage | undefined, dbName: string
 
 const TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
-/** A stashed entry as the tracker wrote it (a stash is page data: it may be stale or tampered with). */
-function stashedEvent(value: unknown): StoredEvent | undefined {
+/**
+ * A stashed entry as the tracker wrote it (a stash is page data: it may be stale or tampered with).
+ * The previous release stashed events without ids: those get one fixed by the stash key and their
+ * place in it, so that draining the same stash twice still stores them once.
+ */
+function stashedEvent(value: unknown, fallbackId: string): StoredEvent | undefined {
   const e = value as Partial<StoredEvent> | null;
   if (typeof e !== 'object' || e === null) return undefined;
   if (typeof e.type !== 'string' || !TYPES.has(e.type) || typeof e.time !== 'number' || !Number.isFinite(e.time)) return undefined;
   if (typeof e.session !== 'string' || !Array.isArray(e.items) || !Array.isArray(e.itemIds)) return undefined;
-  if (typeof e.eventId !== 'string' || e.eventId === '') return undefined;
+  if (typeof e.eventId !== 'string' || e.eventId === '') return { ...(e as StoredEvent), eventId: fallbackId };
   return e as StoredEvent;
 }
 
@@ -145,7 +149,7 @@ export async function drainStashes(options: DrainOptions): Promise<DrainResult> 
     let events: StoredEvent[] = [];
     try {
       const parsed: unknown = JSON.parse(ls.getItem(key) ?? '[]');
-      if (Array.isArray(parsed)) events = parsed.map((entry) => stashedEvent(entry) ?? layerEvent(entry, options)).filter((e): e is StoredEvent => e !== undefined);
+      if (Array.isArray(parsed)) events = parsed.map((entry, i) => layerEvent(entry, options) ?? stashedEvent(entry, `${key}#${i}`)).filter((e): e is StoredEvent => e !== undefined);
     } catch {
       // A corrupt stash holds nothing to recover.
     }

@@ -58,17 +58,17 @@ describe('the tracker under hostile conditions', () => {
     const db = `undecided-${Date.now()}`;
     const stashes: string[][] = [];
     await page.exposeFunction('reportStashes', (keys: string[]) => stashes.push(keys));
-    await page.addInitScript(() => {
+    await page.addInitScript((name) => {
       addEventListener('pagehide', () => {
-        const keys = Object.keys(localStorage).filter((k) => k.startsWith('hearth-'));
+        const keys = Object.keys(localStorage).filter((k) => k.startsWith('hearth-') && k.includes(name));
         (window as unknown as { reportStashes(k: string[]): void }).reportStashes(keys);
       });
-    });
+    }, db);
     await page.goto(`${server.origin}/reliability/leave?db=${db}&consent=opt-in&tag=undecided&delay=0&next=${encodeURIComponent(`/reliability/final?db=${db}&consent=opt-in`)}`, { waitUntil: 'commit' });
     await page.waitForURL(/\/reliability\/final/);
     await page.waitForFunction(() => typeof (window as unknown as { hearth?: { ready?: unknown } }).hearth?.ready === 'object');
     await page.evaluate(() => (window as unknown as { hearth: { ready: Promise<void>; flush(): Promise<void> } }).hearth.ready);
-    expect(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('hearth-')))).toEqual([]);
+    expect(await page.evaluate((name) => Object.keys(localStorage).filter((k) => k.startsWith('hearth-') && k.includes(name)), db)).toEqual([]);
     expect(stashes.flat()).toEqual([]);
     expect(await readStored(page, db)).toEqual([]);
     await page.close();

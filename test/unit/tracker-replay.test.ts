@@ -173,6 +173,18 @@ describe('the page-exit stash', () => {
     store.close();
   });
 
+  it('recovers a stash written by the previous release (events without ids) once, however often it is drained', async () => {
+    const ls = storage();
+    const old = [makeEvent(1, ['a']), makeEvent(2, ['b'])].map(({ eventId: _none, ...rest }) => rest);
+    ls.setItem(`${STASH_PREFIX}db:old-page`, JSON.stringify(old));
+    const store = await idbStore();
+    const refusingRemoval = new Proxy(ls, { get: (target, key) => (key === 'removeItem' ? () => undefined : Reflect.get(target, key)) });
+    await drainInto(refusingRemoval as Storage, store);
+    await drainInto(ls, store);
+    expect((await store.readEvents()).map((e) => e.itemIds[0])).toEqual(['a', 'b']);
+    store.close();
+  });
+
   it('leaves this page’s own stash alone, deletes stashes unwritten when consent was withdrawn, and drops corrupt ones', async () => {
     const ls = storage();
     pageExitStash(() => ls, 'db', 'mine').save([makeEvent(1)]);
