@@ -61,7 +61,9 @@ function config({ input, file, format, name, bundle, minify, target, banner, spl
       commonjs(),
       // `.js` loader off: esbuild resolving .js itself would skip the `browser` field and pull
       // Node built-ins into the wasm backend.
-      esbuild({ target: browser ? 'es2020' : 'node20', loaders: { '.js': false }, tsconfig: 'tsconfig.json' }),
+      // ES2022 for browsers: native class fields (Chrome 72, Firefox 69, Safari 14 — older than the
+      // module workers and CompressionStream Hearth needs anyway), ~200 bytes less in the 8 KB tag.
+      esbuild({ target: browser ? 'es2022' : 'node20', loaders: { '.js': false }, tsconfig: 'tsconfig.json' }),
       minify && terser({ format: { comments: false }, compress: { passes: 2 } }),
       file === 'dist/hearth.worker.js' && copyWasmBinaries(),
     ].filter(Boolean),

@@ -3,7 +3,7 @@
  * mistake: `resolveOptions` throws `HearthError('invalid_options')` naming the option, what it
  * got and what is valid, before anything is opened or listened to.
  */
-import { HearthError } from './errors.js';
+import { HearthError, readPageData } from './errors.js';
 import type { CatalogItem, RetentionPolicy } from './store/types.js';
 import type { EngineOptions } from './engine/options.js';
 import type { FederatedOptions } from './federated/options.js';
@@ -93,7 +93,11 @@ function show(value: unknown): string {
   try {
     return typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value));
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      return typeof value;
+    }
   }
 }
 
@@ -173,6 +177,11 @@ function resolveEngine(value: unknown): EngineOptions {
  * ```
  */
 export function resolveOptions(input: unknown = {}): ResolvedOptions {
+  // Options are page data too: a throwing getter becomes `invalid_options`, not a raw TypeError.
+  return readPageData('invalid_options', 'init() options', () => resolve(input));
+}
+
+function resolve(input: unknown): ResolvedOptions {
   const options = plainObject('init() options', input ?? {});
   onlyKeys('', options, OPTION_KEYS);
   const dbName = options.dbName ?? 'hearth';

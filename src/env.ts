@@ -27,6 +27,14 @@ function navigatorExtras(): NavigatorExtras | undefined {
   return typeof navigator === 'undefined' ? undefined : (navigator as unknown as NavigatorExtras);
 }
 
+/**
+ * Global Privacy Control (`navigator.globalPrivacyControl`), alone: the script tag needs only this
+ * at start, not the whole capability check.
+ */
+export function globalPrivacyControl(): boolean {
+  return typeof navigator !== 'undefined' && (navigator as unknown as NavigatorExtras).globalPrivacyControl === true;
+}
+
 /** Detects what this page or worker can do. Cheap; call it when needed rather than caching at import. */
 export function detectCapabilities(): Capabilities {
   const nav = navigatorExtras();
@@ -38,7 +46,7 @@ export function detectCapabilities(): Capabilities {
     hasWebLocks: nav?.locks !== undefined && nav.locks !== null,
     hasWebGPU: nav?.gpu !== undefined && nav.gpu !== null,
     hasIntersectionObserver: typeof IntersectionObserver !== 'undefined',
-    globalPrivacyControl: nav?.globalPrivacyControl === true,
+    globalPrivacyControl: globalPrivacyControl(),
     saveData: nav?.connection?.saveData === true,
   };
 }

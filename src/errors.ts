@@ -88,6 +88,47 @@ export function reviveError(error: unknown): unknown {
   return new HearthError(code, typeof message === 'string' ? message : code, { cause: error });
 }
 
+/** A short description of a bad value for an error message: strings quoted and cut at 40 characters. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : String(value);
+}
+
+/** Says what a thrown value was, without ever throwing itself (it may be a revoked Proxy). */
+export function describeError(error: unknown): string {
+  try {
+    return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
+  } catch {
+    return 'an unreadable error';
+  }
+}
+
+/**
+ * Runs `fn`, which reads page data; anything it throws that is not a `HearthError` (a throwing
+ * getter or `toJSON`, a revoked Proxy) becomes `HearthError(code)` saying `what` could not be read.
+ *
+ * @example
+ * ```ts
+ * const event = readPageData('invalid_event', 'The event', () => validate(input));
+ * ```
+ */
+export function readPageData<T>(code: HearthErrorCode, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    let ours = false;
+    try {
+      ours = error instanceof HearthError;
+    } catch {
+      // instanceof on a revoked Proxy throws: it is not ours.
+    }
+    if (ours) throw error;
+    throw new HearthError(code, `${what} could not be read (${describeError(error)}); pass plain data`, { cause: error });
+  }
+}
+
 /** Throws a `HearthError` when `condition` is false; the message is built only on failure. */
 export function assert(condition: unknown, code: HearthErrorCode, message: () => string): asserts condition {
   if (!condition) throw new HearthError(code, message());

@@ -16,6 +16,8 @@ import { createHearth } from './hearth/create-hearth.js';
 import type { HearthOptions } from './config.js';
 import type { Hearth } from './hearth/types.js';
 import type { Runtime } from './hearth/runtime.js';
+import { describeError } from './errors.js';
+import { listOf } from './tracker/array-like.js';
 
 export { HearthError, hasErrorCode } from './errors.js';
 export { EVENT_TYPES } from './tracker/event-types.js';
@@ -28,9 +30,11 @@ type QueueWindow = Window & typeof globalThis & { hearth?: unknown };
 const script: HTMLScriptElement | null =
   typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
 let live: LiveHearth | undefined;
+/** Warnings about skipped commands are debug output: `data-debug` on the tag, or `debug` once started. */
+let debug = script?.dataset.debug !== undefined && script.dataset.debug !== 'false';
 
 function warn(message: string, detail?: unknown): void {
-  if (typeof console !== 'undefined') console.warn('[hearth]', message, detail ?? '');
+  if (debug && typeof console !== 'undefined') console.warn('[hearth]', message, detail ?? '');
 }
 
 function runtimeUrl(): string {
@@ -69,32 +73,52 @@ export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
   return options as HearthOptions;
 }
 
-function isCommand(value: unknown): value is ArrayLike<unknown> {
-  return Array.isArray(value) || Object.prototype.toString.call(value) === '[object Arguments]';
+/**
+ * A queued command as a fresh array, or undefined when it is not one. Commands are page data and
+ * may be hostile (a revoked Proxy, throwing getters): reading one may throw, and the callers
+ * contain that.
+ */
+const commandOf = listOf;
+
+/** The command's name for a warning; never throws, never serialises page data. */
+function nameOf(command: unknown[] | undefined): string {
+  const name = command?.[0];
+  return typeof name === 'string' ? JSON.stringify(name.slice(0, 40)) : 'without a name';
 }
 
-/** Runs one queued command; a bad one is logged and skipped. */
-function run(hearth: Hearth, command: unknown): void {
-  const report = (error: unknown): void => warn(`The command ${JSON.stringify(isCommand(command) ? command[0] : command)} failed and was skipped.`, error);
+/**
+ * Runs one queued command. Whatever it throws (a malformed event, a hostile object) is contained:
+ * the command is skipped with one debug warning and the next one runs.
+ */
+function run(hearth: Hearth, raw: unknown): void {
+  let command: unknown[] | undefined;
+  const report = (error: unknown): void => warn(`The command ${nameOf(command)} failed and was skipped.`, error);
   try {
-    if (!isCommand(command)) throw new TypeError('A command is an array like ["track", { type: "page_view" }]');
-    const [name, a, b] = Array.from(command);
+    command = commandOf(raw);
+    if (!command) throw new TypeError('A command is an array like ["track", { type: "page_view" }]');
+    const [name, a, b] = command;
     if (name === 'track') hearth.track(a as never);
     else if (name === 'setCatalog') hearth.setCatalog(a as never).catch(report);
     else if (name === 'consent' && (a === 'grant' || a === 'revoke')) hearth.consent[a](b as never).catch(report);
     else if (name === 'flush') hearth.flush().catch(report);
     else if (name === 'forget') hearth.forget().catch(report);
     else if (name === 'on') hearth.on(a as 'event', b as never);
-    else if (name === 'init') warn('Hearth is already initialised; ["init"] was skipped.');
-    else throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, init');
+    else if (name !== 'init') throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, init');
+    else if (live) warn('Hearth is already initialised; ["init"] was skipped.');
   } catch (error) {
     report(error);
   }
 }
 
+/** The commands queued before Hearth started; none when `window.hearth` cannot be read. */
 function queued(): unknown[] {
-  const win = window as QueueWindow;
-  return Array.isArray(win.hearth) ? win.hearth.slice() : [];
+  try {
+    const queue = (window as QueueWindow).hearth;
+    return Array.isArray(queue) ? Array.from(queue) : [];
+  } catch {
+    warn('window.hearth could not be read; its queued commands were skipped.');
+    return [];
+  }
 }
 
 /**
@@ -112,14 +136,20 @@ export function init(options?: HearthOptions): LiveHearth {
     return live;
   }
   const hearth = createHearth(options, { loadRuntime, scriptUrl: script?.src || undefined });
+  try {
+    debug ||= options?.debug === true;
+  } catch {
+    // Unreadable options were refused by createHearth already.
+  }
   const pending = typeof window === 'undefined' ? [] : queued();
+  // Live before the replay: a queued ["init"] is then recognised as a repeat and skipped.
   live = Object.assign(hearth, {
     push(...commands: unknown[]): number {
       for (const command of commands) run(hearth, command);
       return 0;
     },
   });
-  for (const command of pending) if (!(isCommand(command) && command[0] === 'init')) run(hearth, command);
+  for (const command of pending) run(hearth, command);
   if (typeof window !== 'undefined') (window as QueueWindow).hearth = live;
   return live;
 }
@@ -129,7 +159,7 @@ function start(options: HearthOptions): void {
     init(options);
   } catch (error) {
     // A misconfigured tag: say so loudly, but never break the page.
-    if (typeof console !== 'undefined') console.error('[hearth] Not started:', error instanceof Error ? error.message : error);
+    if (typeof console !== 'undefined') console.error('[hearth] Not started:', describeError(error));
   }
 }
 
@@ -141,8 +171,16 @@ function autoInit(tag: HTMLScriptElement): void {
   }
   // Wait for ['init', options] in the queue (already there or pushed later), or Hearth.init().
   const win = window as QueueWindow;
-  const initOf = (command: unknown): HearthOptions | undefined =>
-    isCommand(command) && command[0] === 'init' ? { ...fromTag, ...((command[1] as HearthOptions | undefined) ?? {}) } : undefined;
+  const initOf = (raw: unknown): HearthOptions | undefined => {
+    try {
+      const command = commandOf(raw);
+      return command?.[0] === 'init' ? { ...fromTag, ...((command[1] as HearthOptions | undefined) ?? {}) } : undefined;
+    } catch (error) {
+      // A hostile init command is skipped; a later one may still start Hearth.
+      warn('A queued ["init"] could not be read and was skipped.', error);
+      return undefined;
+    }
+  };
   for (const command of queued()) {
     const options = initOf(command);
     if (options) return start(options);

@@ -10,7 +10,7 @@
  * store's meta under {@link CONSENT_META_KEY}.
  */
 import type { ConsentState } from '../store/types.js';
-import { HearthError } from '../errors.js';
+import { HearthError, readPageData } from '../errors.js';
 
 export type ConsentMode = 'opt-in' | 'opt-out';
 export type ConsentScope = 'personalise' | 'contribute';
@@ -19,6 +19,32 @@ export const CONSENT_MODES: readonly ConsentMode[] = ['opt-in', 'opt-out'];
 export const CONSENT_SCOPES: readonly ConsentScope[] = ['personalise', 'contribute'];
 /** Meta key of the shopper's decisions. */
 export const CONSENT_META_KEY = 'consent';
+/**
+ * localStorage key prefix of a copy of the decisions (`hearth-consent:<dbName>`). The store keeps
+ * the decisions; this synchronous copy lets the tag know them from its first moment, before the
+ * store is open, so that it may keep events safe at a quick page exit only when the shopper allowed it.
+ */
+export const CONSENT_MIRROR_PREFIX = 'hearth-consent:';
+
+/** The mirrored decisions, if any and well-formed. Never throws. */
+export function readConsentMirror(storage: Storage | undefined, dbName: string): ConsentState | undefined {
+  try {
+    const value: unknown = JSON.parse(storage?.getItem(CONSENT_MIRROR_PREFIX + dbName) ?? 'null');
+    return isConsentState(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Mirrors `state` (undefined: removes the copy). Never throws. */
+export function writeConsentMirror(storage: Storage | undefined, dbName: string, state: ConsentState | undefined): void {
+  try {
+    if (state) storage?.setItem(CONSENT_MIRROR_PREFIX + dbName, JSON.stringify(state));
+    else storage?.removeItem(CONSENT_MIRROR_PREFIX + dbName);
+  } catch {
+    // Blocked or full: the tag then waits for the store to learn the decisions.
+  }
+}
 
 export type ConsentListener = (state: ConsentState) => void;
 
@@ -36,11 +62,13 @@ export function isConsentState(value: unknown): value is ConsentState {
 /** Checks the `scopes` argument of `grant()`/`revoke()`; undefined means both scopes. */
 export function normaliseScopes(scopes: unknown): ConsentScope[] {
   if (scopes === undefined) return [...CONSENT_SCOPES];
-  const list = typeof scopes === 'string' ? [scopes] : scopes;
-  if (!Array.isArray(list) || list.some((s) => !CONSENT_SCOPES.includes(s as ConsentScope))) {
-    throw new HearthError('invalid_argument', `Consent scopes must be a list of: ${CONSENT_SCOPES.join(', ')}; got ${JSON.stringify(scopes)}`);
-  }
-  return list as ConsentScope[];
+  return readPageData('invalid_argument', 'The consent scopes', () => {
+    const list: unknown[] = typeof scopes === 'string' ? [scopes] : Array.isArray(scopes) ? [...(scopes as unknown[])] : [0];
+    if (list.some((s) => !CONSENT_SCOPES.includes(s as ConsentScope))) {
+      throw new HearthError('invalid_argument', `Consent scopes must be a list of: ${CONSENT_SCOPES.join(', ')}`);
+    }
+    return list as ConsentScope[];
+  });
 }
 
 /**

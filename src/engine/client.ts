@@ -6,6 +6,7 @@
  */
 import { proxy, wrap, type Remote } from 'comlink';
 import { HearthError, errorCodeOf, reviveError } from '../errors.js';
+import { mergeEvents } from '../tracker/merge-events.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import type { CatalogItem } from '../store/types.js';
 import type { EngineClient, EngineClientConfig } from './client-contract.js';
@@ -182,7 +183,8 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
   const history = async (recent: readonly StoredEvent[]): Promise<StoredEvent[]> => {
     if (!config.store || config.consent().personalise !== true) return config.consent().personalise === true ? [...recent] : [];
     const stored = await config.store.readEvents({ limit: 500 }).catch(() => [] as StoredEvent[]);
-    return [...stored, ...recent];
+    // A write may be in flight (or the store memory-only): the same event may be in both lists.
+    return mergeEvents(stored, recent);
   };
 
   const fallbackInfo = (status: EngineInfo['status'], reason: string | null): EngineInfo => ({

@@ -295,10 +295,10 @@ export class EngineCore {
     }
     const fresh = await this.store.readEvents({ since: cache.newest });
     if (fresh.length > 0) {
-      const known = new Set(cache.events.map((e) => e.id));
-      const added = fresh.filter((e) => e.id === undefined || !known.has(e.id));
-      if (added.length > 0) {
-        cache.events = [...cache.events, ...added].sort((a, b) => a.time - b.time).slice(-SERVING_EVENTS);
+      // Reads overlap at the boundary time: merged by eventId, the one rule used everywhere.
+      const merged = mergeEvents(cache.events, fresh);
+      if (merged.length > cache.events.length) {
+        cache.events = merged.slice(-SERVING_EVENTS);
         cache.newest = (cache.events[cache.events.length - 1] as StoredEvent).time;
       }
     }

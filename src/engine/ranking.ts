@@ -86,23 +86,8 @@ export function checkRecommendOptions(options: RecommendOptions): number {
   return k;
 }
 
-function eventKey(e: StoredEvent): string {
-  return `${e.type}|${e.time}|${e.session}|${e.itemIds.join(',')}`;
-}
-
-/** Stored events and the page's recent ones, deduplicated, oldest first. */
-export function mergeEvents(stored: readonly StoredEvent[], recent: readonly StoredEvent[]): StoredEvent[] {
-  const seen = new Set<string>();
-  const out: StoredEvent[] = [];
-  for (const e of [...stored, ...recent]) {
-    if (!e || typeof e.type !== 'string' || !Array.isArray(e.itemIds)) continue;
-    const key = eventKey(e);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(e);
-  }
-  return out.sort((a, b) => a.time - b.time);
-}
+/** The one de-duplication rule (by `eventId`), shared with the page: see `tracker/merge-events.ts`. */
+export { mergeEvents } from '../tracker/merge-events.js';
 
 /**
  * The model's view of events: one step per item of each history event, oldest first; an

@@ -14,8 +14,10 @@ import type { Capabilities } from '../env.js';
 import { HearthError } from '../errors.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights } from './update-math.js';
-import { encodeUpdate, type QuantizationBits, type UpdateHeader } from './wire.js';
+import { encodeUpdate, type UpdateHeader } from './wire.js';
 import { parseModelJson, weightsFromBuffer, type TfjsModelJson } from './tfjs-format.js';
+import type { RoundInfo } from '../protocol/aggregation-http.js';
+import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from '../protocol/aggregation-headers.js';
 
 /** The part of a model the client needs (the recommender implements it). */
 export interface FederatedModel {
@@ -24,18 +26,11 @@ export interface FederatedModel {
   train(sequences: readonly (readonly HistoryStep[])[], options: TrainOptions): Promise<{ loss: number }>;
 }
 
-/** What `GET /v1/round` answers (see the server's `RoundInfo`). */
-export interface RoundConfig {
-  roundId: number;
-  modelVersion: string;
-  status: 'open' | 'budget_exhausted';
-  epochs: number;
-  clipBound: number;
-  noiseSigma: number;
-  bits: QuantizationBits;
-  minClients: number;
-  deadline: string;
-}
+/**
+ * What `GET /v1/round` answers: the schema the server declares, taken as a type only (no TypeBox
+ * in the worker bundle). The answer is still checked here, by hand, since the server may be old.
+ */
+export type RoundConfig = RoundInfo;
 
 export interface RetryOptions {
   /** Upload attempts in all (default 4). */
@@ -257,7 +252,7 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
     if (response.status === 304 && cached && cachedMeta) {
       global = { modelJson: cachedMeta.modelJson, weights: cached.weights };
     } else if (response.ok) {
-      const version = response.headers.get('x-hearth-model-version');
+      const version = response.headers.get(MODEL_VERSION_HEADER);
       if (version !== round.modelVersion) return { status: 'missed', reason: 'model_changed', roundId: round.roundId };
       try {
         const modelJson = parseModelJson(await response.json());
@@ -329,7 +324,7 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
         url,
         init({
           method: 'POST',
-          headers: { 'content-type': 'application/octet-stream', 'x-hearth-site-key': deps.siteKey },
+          headers: { 'content-type': 'application/octet-stream', [SITE_KEY_HEADER]: deps.siteKey },
           body: encoded.body as Uint8Array<ArrayBuffer>,
         }),
       );

@@ -34,6 +34,8 @@ export type QuantizationBits = 8 | 16;
 /** Why a body could not be decoded. Servers map these to HTTP statuses. */
 export type WireErrorReason =
   | 'truncated'
+  /** Bytes after the end of the gzip stream (padding, a second member). */
+  | 'trailing_data'
   | 'malformed'
   | 'unsupported_version'
   | 'too_large'
@@ -204,8 +206,25 @@ export async function encodeUpdate(tensors: readonly NamedWeight[], options: Enc
  * ```
  */
 export async function decodeUpdate(body: Uint8Array, expect: DecodeExpectations = {}): Promise<DecodedUpdate> {
-  const maxRaw = expect.maxRawBytes ?? (expect.tensors ? expect.tensors.reduce((n, t) => n + 2 * sizeOf(t.shape), MAX_HEADER_BYTES + PREFIX_BYTES) : 256 << 20);
-  const raw = await gunzip(body, maxRaw);
+  return decodeRawUpdate(await gunzip(body, maxRawBytes(expect)), expect);
+}
+
+/** The decompressed size past which a body is refused: `expect.maxRawBytes`, else what the layout needs at 16 bits. */
+export function maxRawBytes(expect: DecodeExpectations): number {
+  return expect.maxRawBytes ?? (expect.tensors ? expect.tensors.reduce((n, t) => n + 2 * sizeOf(t.shape), MAX_HEADER_BYTES + PREFIX_BYTES) : 256 << 20);
+}
+
+/**
+ * Decodes and validates an update already decompressed (the server inflates with its own strict
+ * gunzip). Same checks and errors as {@link decodeUpdate}.
+ *
+ * @example
+ * ```ts
+ * const { header, tensors } = decodeRawUpdate(gunzipExact(body, maxRawBytes(expect)), expect);
+ * ```
+ */
+export function decodeRawUpdate(raw: Uint8Array, expect: DecodeExpectations = {}): DecodedUpdate {
+  if (raw.length > maxRawBytes(expect)) throw new WireError('too_large', `update inflates past ${maxRawBytes(expect)} bytes`);
   if (raw.length < PREFIX_BYTES) throw new WireError('truncated', 'update is shorter than its fixed prefix');
   if (raw[0] !== MAGIC[0] || raw[1] !== MAGIC[1] || raw[2] !== MAGIC[2]) throw new WireError('malformed', 'not a Hearth update (bad magic bytes)');
   if (raw[3] !== WIRE_FORMAT_VERSION) throw new WireError('unsupported_version', `wire format ${raw[3]} is not supported; expected ${WIRE_FORMAT_VERSION}`);

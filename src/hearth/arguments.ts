@@ -16,7 +16,11 @@ function show(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    try {
+      return String(value);
+    } catch {
+      return typeof value;
+    }
   }
 }
 

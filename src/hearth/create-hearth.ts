@@ -4,13 +4,16 @@
  * before that wait for it; tracked events wait in memory.
  */
 import { resolveOptions, type HearthOptions } from '../config.js';
-import { HearthError } from '../errors.js';
+import { HearthError, readPageData } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../logger.js';
-import { browserWindow, detectCapabilities } from '../env.js';
+import { browserWindow, globalPrivacyControl } from '../env.js';
 import { validateCatalog } from '../store/catalog-validation.js';
 import type { TrainingProgress } from '../engine/types.js';
-import { Consent, normaliseScopes } from '../consent/consent.js';
+import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from '../consent/consent.js';
 import { Tracker } from '../tracker/tracker.js';
+import { localStorageOf, pageExitStash } from '../tracker/page-exit-stash.js';
+import { randomId } from '../tracker/session.js';
+import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import type { TrackEvent } from '../tracker/event-types.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
@@ -45,11 +48,12 @@ export interface HearthDeps {
  */
 export function createHearth(input: HearthOptions | undefined, deps: HearthDeps): Hearth {
   const options = resolveOptions(input);
-  if (Array.isArray(options.catalog)) validateCatalog(options.catalog);
+  const checkCatalog = (items: unknown): void => void readPageData('invalid_catalog', 'The catalog', () => validateCatalog(items));
+  if (Array.isArray(options.catalog)) checkCatalog(options.catalog);
   const logger: Logger = options.debug ? createLogger(() => true) : silentLogger;
   const win = deps.window === undefined ? browserWindow() : (deps.window ?? undefined);
   const now = deps.now ?? Date.now;
-  const consent = new Consent(options.consent, deps.gpc ?? (() => detectCapabilities().globalPrivacyControl), now);
+  const consent = new Consent(options.consent, deps.gpc ?? globalPrivacyControl, now);
   const progressListeners = new Set<(progress: TrainingProgress) => void>();
   let session: RuntimeSession | undefined;
   let destroyed = false;
@@ -59,19 +63,78 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
    */
   let writesBlocked = false;
 
+  const canWrite = (): boolean => !writesBlocked && consent.personalise;
   const tracker = new Tracker({
     logger,
     flushIntervalMs: options.flushIntervalMs,
     sessionTimeoutMs: options.sessionTimeoutMs,
-    canWrite: () => !writesBlocked && consent.personalise,
+    canWrite,
     now,
     newId: deps.newId,
   });
 
-  const track = (event: TrackEvent): void => {
+  /*
+   * From the tag's first moment, not from the runtime's: what is tracked but not yet stored is
+   * copied to localStorage when the page is hidden or left (see tracker/page-exit-stash.ts), and
+   * again for every event tracked while it stays hidden (a dwell sent by autocapture's own
+   * pagehide handler, a beacon-time push). Only when the shopper allowed writing: the decisions
+   * come from their synchronous copy until the store has been read.
+   */
+  const storage = (): Storage | undefined => localStorageOf(win);
+  consent.restore(readConsentMirror(storage(), options.dbName) ?? consent.decisions());
+  const pageId = randomId();
+  const stash = win ? pageExitStash(storage, options.dbName, pageId) : undefined;
+  let hidden = false;
+  /**
+   * Until the runtime bridges the dataLayer, its entries are only in the page's array: they are
+   * stashed raw (the runtime of the next page maps them), each under an id fixed by its index.
+   */
+  let bridged = !options.dataLayer;
+  const layerEventId = (index: number): string => `${pageId}-dl-${index}`;
+  const rawLayer = (): unknown[] => {
+    try {
+      const layer = (win as unknown as Record<string, unknown>)[options.dataLayer as string];
+      return bridged || !Array.isArray(layer)
+        ? []
+        : layer.flatMap((entry: unknown, i) => {
+            try {
+              // gtag pushes `arguments`: kept as an array, which the bridge reads the same way.
+              const plain: unknown = JSON.parse(JSON.stringify(listOf(entry) ?? entry));
+              return [{ eventId: layerEventId(i), time: now(), layer: plain }];
+            } catch {
+              return [];
+            }
+          });
+    } catch {
+      return [];
+    }
+  };
+  const keep = (): void => stash?.save(canWrite() && !destroyed ? [...tracker.unwritten(), ...rawLayer()] : []);
+  const onHide = (): void => {
+    hidden = true;
+    keep();
+    // Once the write commits (if the page lives that long), the stash shrinks to what is left.
+    tracker.flush().then(() => hidden && keep(), () => undefined);
+  };
+  const onShow = (): void => {
+    hidden = false;
+    stash?.clear();
+  };
+  if (win && stash) {
+    win.addEventListener('pagehide', onHide);
+    win.addEventListener('pageshow', onShow);
+    win.document?.addEventListener('visibilitychange', () => (win.document.visibilityState === 'hidden' ? onHide() : onShow()));
+    consent.onChange((state) => state.personalise || stash.clear());
+  }
+  const mirror = (): void => writeConsentMirror(storage(), options.dbName, consent.decisions().updatedAt === null ? undefined : consent.decisions());
+
+  const track = (event: TrackEvent, eventId?: string): void => {
     // After destroy() a malformed event is still a programmer mistake; a valid one is ignored.
     if (destroyed) validateEvent(event);
-    else tracker.track(event);
+    else {
+      tracker.track(event, eventId);
+      if (hidden) keep();
+    }
   };
 
   const context: HearthContext = {
@@ -82,12 +145,19 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     consent,
     tracker,
     track,
+    layerEventId,
+    layerBridged: () => {
+      bridged = true;
+    },
     writesBlocked: () => writesBlocked,
+    stashKey: stash?.key,
+    mirrorConsent: mirror,
     deletedElsewhere() {
       logger.debug('Another tab deleted the database (forget); this page stops writing.');
       writesBlocked = true;
       tracker.clear();
       consent.reset();
+      stash?.clear();
     },
     destroyed: () => destroyed,
     progress(progress) {
@@ -134,7 +204,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
       await tracker.flush();
     },
     async setCatalog(items) {
-      validateCatalog(items);
+      checkCatalog(items);
       await (await runtime()).setCatalog(items);
     },
     consent: {
@@ -145,6 +215,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
         const resume = list.includes('personalise') && writesBlocked;
         if (resume) writesBlocked = false;
         consent.decide(list, true);
+        mirror();
         await ready;
         if (resume) await session?.resume();
         await session?.saveConsent();
@@ -154,6 +225,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
       async revoke(scopes) {
         const list = normaliseScopes(scopes);
         consent.decide(list, false);
+        mirror();
         if (list.includes('personalise')) tracker.dropUnwritten();
         await ready;
         await session?.saveConsent();
@@ -184,6 +256,8 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
       writesBlocked = true;
       tracker.clear();
       consent.reset();
+      stash?.clear();
+      writeConsentMirror(storage(), options.dbName, undefined);
       await ready;
       if (session) return session.forget();
       // The runtime never loaded, but an earlier page may have left a database: delete it directly.
@@ -197,7 +271,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
       }
     },
     on(type, listener) {
-      if (type !== 'event') throw new HearthError('invalid_argument', `on() knows one event type, "event"; got ${JSON.stringify(type)}`);
+      if (type !== 'event') throw new HearthError('invalid_argument', `on() knows one event type, "event"; got ${typeof type === 'string' ? 'another' : typeof type}`);
       if (typeof listener !== 'function') throw new HearthError('invalid_argument', 'on("event", listener) needs a function');
       return tracker.on(listener);
     },

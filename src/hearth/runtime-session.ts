@@ -13,9 +13,13 @@ import type { Recommendation } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
-import { SESSION_META_KEY, randomId } from '../tracker/session.js';
+import { SESSION_META_KEY } from '../tracker/session.js';
+import { drainStashes, localStorageOf, STASH_PREFIX } from '../tracker/page-exit-stash.js';
+import { mergeEvents } from '../tracker/merge-events.js';
 import { startAutocapture } from '../tracker/autocapture.js';
-import { bridgeDataLayer } from '../tracker/data-layer.js';
+import { bridgeDataLayer, mapDataLayerEntry } from '../tracker/data-layer.js';
+import { validateEvent } from '../tracker/validate-event.js';
+import { toStoredEvent } from '../tracker/tracker.js';
 import { checkItemId, checkK, checkRecommendOptions } from './arguments.js';
 import { fallbackEngine } from './fallback-engine.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
@@ -29,20 +33,10 @@ export interface RuntimeParts {
   createEngineClient?: (config: EngineClientConfig) => EngineClient;
 }
 
-/** localStorage key prefix of the events stashed at page exit (see `stash` below). */
-export const STASH_PREFIX = 'hearth-unload:';
+export { STASH_PREFIX };
 
-function isStoredEventLike(value: unknown): value is StoredEvent {
-  const e = value as Partial<StoredEvent> | null;
-  return (
-    typeof e === 'object' && e !== null && typeof e.type === 'string' && typeof e.time === 'number' &&
-    typeof e.session === 'string' && Array.isArray(e.items) && Array.isArray(e.itemIds)
-  );
-}
-
-function eventKey(e: StoredEvent): string {
-  return `${e.type}|${e.time}|${e.session}|${e.itemIds.join(',')}|${e.search_term ?? ''}|${e.page_path ?? ''}`;
-}
+/** Events of a memory-only store handed to the engine as `recent`. */
+export const MAX_RECENT = 200;
 
 const VIEW_TYPES: ReadonlySet<string> = new Set(['view_item', 'select_item', 'dwell']);
 
@@ -87,66 +81,36 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
   const [savedConsent, session] = await Promise.all([store.getMeta(CONSENT_META_KEY), store.getMeta(SESSION_META_KEY)]).catch(
     () => [undefined, undefined] as const,
   );
-  // A decision taken on this page before the store opened wins over the stored one.
-  if (consent.decisions().updatedAt === null && isConsentState(savedConsent)) consent.restore(savedConsent);
+  // The newer decision wins: one taken on this page before the store opened, or the stored one
+  // (the tag may have started from an older synchronous copy of it).
+  const pageDecision = consent.decisions().updatedAt;
+  if (isConsentState(savedConsent) && (pageDecision === null || (savedConsent.updatedAt ?? 0) >= pageDecision)) consent.restore(savedConsent);
+  ctx.mirrorConsent?.();
   tracker.attach(store, session);
 
   const usable = (): HearthStore | undefined => (ctx.writesBlocked() ? undefined : store);
   const canWrite = (): boolean => consent.personalise && !ctx.writesBlocked();
 
-  /*
-   * Chromium drops IndexedDB transactions started in `pagehide` when a navigation follows (the
-   * page is frozen or torn down before they commit), so a click followed at once by navigation
-   * would lose its events. On hide the unwritten events are also stashed in localStorage
-   * (synchronous, same device, same consent); the next page of this shop drains the stash into the
-   * store, skipping events that did get written. A page that becomes visible again clears its stash.
-   */
-  const stashKey = `${STASH_PREFIX}${options.dbName}:${randomId()}`;
-  const storage = (): Storage | undefined => {
-    try {
-      return win?.localStorage ?? undefined;
-    } catch {
-      return undefined;
-    }
+  // Other pages' page-exit stashes (see tracker/page-exit-stash.ts): each removed only once its
+  // events are committed; the store skips those already written.
+  const storage = (): Storage | undefined => localStorageOf(win);
+  const drain = async (): Promise<void> => {
+    if (!store.persistent) return; // A memory-only page leaves the stashes to one that can store them.
+    const drained = await drainStashes({
+      storage: storage(),
+      dbName: options.dbName,
+      ownKey: ctx.stashKey ?? '',
+      canWrite,
+      adopt: (events) => events.map((event) => (event.session ? event : { ...event, session: tracker.sessionFor(event.time) ?? '' })),
+      write: async (events) => (await store.appendEvents(events)).dropped === 0,
+      fromLayer: ({ eventId, time, layer }) => {
+        const event = mapDataLayerEntry(layer);
+        return event && toStoredEvent(validateEvent(event), time, '', eventId);
+      },
+    });
+    if (drained.events > 0) logger.debug(`Recovered ${drained.events} events kept at an earlier page exit.`);
   };
-  const stash = (): void => {
-    const events = tracker.unwritten();
-    if (!store.persistent || !canWrite() || events.length === 0) return;
-    try {
-      storage()?.setItem(stashKey, JSON.stringify(events));
-    } catch {
-      // Full or blocked: the IndexedDB flush may still make it.
-    }
-  };
-  const clearStash = (): void => {
-    try {
-      storage()?.removeItem(stashKey);
-    } catch {
-      // Nothing to clear.
-    }
-  };
-  const drainStashes = async (): Promise<void> => {
-    const ls = storage();
-    if (!ls || !store.persistent) return;
-    const prefix = `${STASH_PREFIX}${options.dbName}:`;
-    const found: StoredEvent[] = [];
-    for (const key of Object.keys(ls)) {
-      if (!key.startsWith(prefix)) continue;
-      try {
-        const parsed: unknown = JSON.parse(ls.getItem(key) ?? '[]');
-        if (Array.isArray(parsed)) found.push(...parsed.filter(isStoredEventLike));
-      } catch {
-        // A corrupt stash is dropped.
-      }
-      ls.removeItem(key);
-    }
-    if (found.length === 0 || !canWrite()) return;
-    const since = Math.min(...found.map((e) => e.time));
-    const written = new Set((await store.readEvents({ since })).map(eventKey));
-    const fresh = found.filter((e) => !written.has(eventKey(e)));
-    if (fresh.length) await store.appendEvents(fresh);
-  };
-  drainStashes().catch((error: unknown) => logger.warnOnce('stash-drain', 'Could not recover events kept at the last page exit.', error));
+  drain().catch((error: unknown) => logger.warnOnce('stash-drain', 'Could not recover events kept at the last page exit.', error));
 
   const getEngine = (): EngineClient => {
     if (engine) return engine;
@@ -218,24 +182,11 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     const startPage = (): void => {
       if (ctx.destroyed()) return;
       if (options.autocapture) stops.push(startAutocapture(win, options.autocapture, { track: ctx.track, logger, now: ctx.now }));
-      if (options.dataLayer) stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger));
-      // Registered after autocapture so that its dwell and impressions are in the flushed batch.
-      const flushNow = (): void => {
-        stash();
-        tracker.flush().catch(() => undefined);
-      };
-      const onVisibility = (): void => {
-        if (doc.visibilityState === 'hidden') flushNow();
-        else clearStash();
-      };
-      doc.addEventListener('visibilitychange', onVisibility);
-      win.addEventListener('pagehide', flushNow);
-      win.addEventListener('pageshow', clearStash);
-      stops.push(() => {
-        doc.removeEventListener('visibilitychange', onVisibility);
-        win.removeEventListener('pagehide', flushNow);
-        win.removeEventListener('pageshow', clearStash);
-      });
+      if (options.dataLayer) {
+        stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger, ctx.layerEventId));
+        ctx.layerBridged();
+      }
+      // Page exit (stash and flush) is the core's, from the tag's first moment: see create-hearth.ts.
     };
     if (doc.readyState === 'loading') {
       doc.addEventListener('DOMContentLoaded', startPage, { once: true });
@@ -256,7 +207,20 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     }
   }
 
-  const recent = (): Promise<StoredEvent[]> => tracker.recent();
+  /**
+   * The events the engine cannot read from the store yet: those waiting or being written, or —
+   * when the store is memory-only (the worker cannot see it) — the newest {@link MAX_RECENT} too,
+   * merged by id (a memory store already holds the batch being written). Empty without the
+   * `personalise` scope.
+   */
+  const recent = async (): Promise<StoredEvent[]> => {
+    if (!canWrite()) return [];
+    const unwritten = tracker.unwritten();
+    const target = tracker.target;
+    if (!target || target.persistent) return unwritten;
+    const stored = await target.readEvents({ limit: MAX_RECENT }).catch(() => [] as StoredEvent[]);
+    return mergeEvents(stored, unwritten).slice(-MAX_RECENT);
+  };
 
   // Consent decided in one tab applies at once in the shop's other tabs (each reads it from the
   // store only at start). Nothing but the decision itself is broadcast, and only on this device.
@@ -312,7 +276,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       if (!consent.personalise) return [];
       const s = usable();
       const stored = s ? await s.readEvents({ limit: 500 }).catch(() => [] as StoredEvent[]) : [];
-      const events = [...stored, ...tracker.unwritten()];
+      const events = mergeEvents(stored, tracker.unwritten());
       const seen: { id: string; event: StoredEvent }[] = [];
       const ids = new Set<string>();
       for (let i = events.length - 1; i >= 0 && seen.length < count; i--) {

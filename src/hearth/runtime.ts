@@ -25,10 +25,21 @@ export interface HearthContext {
   now: () => number;
   consent: Consent;
   tracker: Tracker;
-  /** `track()` as the page calls it (validation included). */
-  track(event: TrackEvent): void;
+  /** `track()` as the page calls it (validation included); `eventId` fixes the id (see dataLayer stashing). */
+  track(event: TrackEvent, eventId?: string): void;
+  /**
+   * Id of the dataLayer entry at `index` as the tag stashes it before the bridge runs; the bridge
+   * tracks entries already in the layer under the same ids, so a stashed entry is never doubled.
+   */
+  layerEventId(index: number): string;
+  /** The bridge has started: the tag stops stashing raw dataLayer entries. */
+  layerBridged(): void;
   /** True after `forget()` here or in another tab, until `personalise` is granted again. */
   writesBlocked(): boolean;
+  /** This page's page-exit stash key (the core keeps it); other pages' stashes are drained at start. */
+  stashKey?: string;
+  /** Copies the consent decisions to their synchronous mirror (see consent.ts). */
+  mirrorConsent?: () => void;
   /** Another tab deleted the database. */
   deletedElsewhere(): void;
   destroyed(): boolean;

@@ -2,21 +2,40 @@
  * The aggregation server's HTTP face: a fastify app over the `Coordinator`.
  *
  * Endpoints: `GET /v1/model` (model.json; ETag, 304), `GET /v1/model/weights.bin`,
- * `GET /v1/round`, `POST /v1/rounds/:id/updates`, `GET /health`, `GET /metrics`. Every error is
- * `{ error: { code, message } }` with a 4xx status for anything the client did wrong.
+ * `GET /v1/round`, `POST /v1/rounds/:id/updates`, `GET /health`, `GET /metrics`. Every route's
+ * input and output is declared with the TypeBox schemas of `src/protocol/aggregation-http.ts`
+ * (shared with the client). Every error is `{ error: { code, message } }` with a 4xx status for
+ * anything the client did wrong.
+ *
+ * Order of defences on every request: the rate limiter (also for unknown paths), then — on uploads
+ * — the site key (before the body is read), then the body limit and the request timeouts, then
+ * the schemas, then the wire format's own checks.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { Coordinator, UploadRejection } from './coordinator.js';
 import { createDiskStore } from './store.js';
 import { loadModelDir } from './model-dir.js';
 import { resolveServerOptions, type AggregationServerOptions, type ResolvedServerOptions } from './options.js';
-import { renderMetrics } from './metrics.js';
+import { createServerMetrics } from './metrics.js';
+import {
+  ErrorReply,
+  Health,
+  ModelHeaders,
+  MODEL_VERSION_HEADER,
+  NoQuery,
+  RoundInfo,
+  RoundParams,
+  SITE_KEY_HEADER,
+  UploadAccepted,
+  UploadHeaders,
+  WeightsQuery,
+} from '../protocol/aggregation-http.js';
 
-export const SITE_KEY_HEADER = 'x-hearth-site-key';
-export const MODEL_VERSION_HEADER = 'x-hearth-model-version';
+export { MODEL_VERSION_HEADER, SITE_KEY_HEADER };
 
 export interface AggregationServer {
   readonly app: FastifyInstance;
@@ -38,7 +57,11 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_EMPTY_BODY: 'empty_body',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_content_length',
+  FST_ERR_VALIDATION: 'bad_request',
 };
+
+/** Schema failures with a more telling code than `bad_request`, by where they failed. */
+const VALIDATION_CODES: Record<string, string> = { params: 'bad_round_id', querystring: 'bad_query', headers: 'bad_headers' };
 
 /**
  * Builds the aggregation server: opens (or initialises) its store, restores the open round, and
@@ -55,7 +78,19 @@ export async function createAggregationServer(options: AggregationServerOptions)
   const store = options.store ?? (options.dataDir !== undefined ? await createDiskStore(options.dataDir) : undefined);
   if (!store) throw new TypeError('hearth server: pass dataDir (or a store)');
   const initialModel = options.initialModel ?? (options.modelDir !== undefined ? await loadModelDir(options.modelDir) : undefined);
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: resolved.bodyLimit });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: resolved.bodyLimit,
+    // A slow or half-sent request is answered 408 and dropped once its time is up; a silent
+    // connection sooner. Node checks pending requests every `connectionsCheckingInterval`, so that
+    // is kept well below the timeout for the bound to hold.
+    requestTimeout: resolved.requestTimeoutMs,
+    connectionTimeout: resolved.idleTimeoutMs,
+    http: {
+      headersTimeout: Math.min(resolved.requestTimeoutMs, 60_000),
+      connectionsCheckingInterval: Math.max(25, Math.min(30_000, Math.round(resolved.requestTimeoutMs / 4))),
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
   const coordinator = await Coordinator.open({
     store,
     ...(initialModel ? { initialModel } : {}),
@@ -93,7 +128,12 @@ export async function createAggregationServer(options: AggregationServerOptions)
     exposedHeaders: ['etag', MODEL_VERSION_HEADER],
     maxAge: 600,
   });
-  await app.register(rateLimit, { max: resolved.rateLimit, timeWindow: 60_000 });
+  await app.register(rateLimit, { max: resolved.rateLimit, timeWindow: 60_000, hook: 'onRequest' });
+  const metrics = createServerMetrics(coordinator, resolved);
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, never the raw URL: unknown paths must not grow the series without bound.
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
 
   // Bodies are opaque bytes (the wire format checks itself); nothing is parsed as JSON.
   app.removeAllContentTypeParsers();
@@ -107,19 +147,25 @@ export async function createAggregationServer(options: AggregationServerOptions)
       code = error.code;
     } else {
       status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
-      code = FASTIFY_CODES[error.code] ?? (status === 429 ? 'rate_limited' : status < 500 ? 'bad_request' : 'internal');
+      const validation = error.code === 'FST_ERR_VALIDATION' ? VALIDATION_CODES[error.validationContext ?? ''] : undefined;
+      code = validation ?? FASTIFY_CODES[error.code] ?? (status === 429 ? 'rate_limited' : status === 408 ? 'request_timeout' : status < 500 ? 'bad_request' : 'internal');
       if (request.routeOptions.url === '/v1/rounds/:id/updates') coordinator.countRejection(code);
     }
     if (status >= 500) request.log.error(error);
     const message = status >= 500 ? 'internal error' : error.message;
     return reply.status(status).type('application/json').send({ error: { code, message } });
   });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } }));
+  // Unknown paths count against the same limit: a scanner must not get unlimited requests.
+  app.setNotFoundHandler({ preHandler: app.rateLimit() }, (request, reply) =>
+    reply.status(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}` } }),
+  );
 
-  app.get('/health', async () => {
+  const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 408: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply };
+
+  app.get('/health', { schema: { querystring: NoQuery, response: { 200: Health } } }, async () => {
     const s = coordinator.status();
     return {
-      status: 'ok',
+      status: 'ok' as const,
       roundId: s.roundId,
       modelVersion: s.modelVersion,
       roundStatus: s.status,
@@ -133,11 +179,16 @@ export async function createAggregationServer(options: AggregationServerOptions)
     };
   });
 
-  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(renderMetrics(coordinator, resolved)));
+  app.get('/metrics', { schema: { querystring: NoQuery } }, async (_request, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
 
-  app.get('/v1/round', async (_request, reply) => reply.header('cache-control', 'no-store').send(coordinator.roundInfo()));
+  app.get('/v1/round', { schema: { querystring: NoQuery, response: { 200: RoundInfo } } }, async (_request, reply) =>
+    reply.header('cache-control', 'no-store').send(coordinator.roundInfo()),
+  );
 
-  app.get('/v1/model', async (request, reply) => {
+  app.get('/v1/model', { schema: { querystring: NoQuery, headers: ModelHeaders } }, async (request, reply) => {
     const model = coordinator.current();
     void reply.header('etag', model.etag).header(MODEL_VERSION_HEADER, model.version).header('cache-control', 'no-cache');
     const ifNoneMatch = request.headers['if-none-match'];
@@ -145,9 +196,9 @@ export async function createAggregationServer(options: AggregationServerOptions)
     return reply.type('application/json').send(model.modelJson);
   });
 
-  app.get<{ Querystring: { v?: string } }>('/v1/model/weights.bin', async (request, reply) => {
+  app.get('/v1/model/weights.bin', { schema: { querystring: WeightsQuery } }, async (request, reply) => {
     const current = coordinator.current();
-    const version = typeof request.query.v === 'string' ? request.query.v : current.version;
+    const version = request.query.v ?? current.version;
     const weights = await coordinator.weightsOf(version);
     if (!weights) throw new UploadRejection(404, 'unknown_model_version', `model version "${version.slice(0, 40)}" is not available; fetch /v1/model again`);
     return reply
@@ -157,11 +208,13 @@ export async function createAggregationServer(options: AggregationServerOptions)
       .send(Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength));
   });
 
-  app.post<{ Params: { id: string } }>(
+  app.post(
     '/v1/rounds/:id/updates',
     {
-      // The key is checked before the body is read.
-      onRequest: async (request) => {
+      schema: { params: RoundParams, headers: UploadHeaders, response: { 202: UploadAccepted, ...errors } },
+      // After the rate limiter (onRequest) and before the body is read (preParsing): an unknown
+      // key costs neither a body read nor a decode, and cannot dodge the limiter.
+      preParsing: async (request) => {
         if (!validKey(request.headers[SITE_KEY_HEADER])) {
           coordinator.countRejection('bad_site_key');
           throw new UploadRejection(401, 'bad_site_key', `missing or unknown ${SITE_KEY_HEADER}`);
@@ -174,7 +227,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
         coordinator.countRejection('empty_body');
         throw new UploadRejection(400, 'empty_body', 'the update body is empty');
       }
-      const result = await coordinator.submit(request.params.id, new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+      const result = await coordinator.submit(Number(request.params.id), new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
       return reply.status(202).send({ accepted: true, roundId: result.roundId, updates: result.updates, minClients: resolved.minClients });
     },
   );

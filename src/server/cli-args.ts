@@ -28,6 +28,8 @@ Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options
   --bits 8|16            quantization of updates (default 8)
   --rate-limit N         requests per client per minute (default 120)
   --body-limit BYTES     largest upload (default 8388608)
+  --request-timeout MS   time to send a whole request, headers and body (default 30000)
+  --idle-timeout MS      silence allowed mid-request before the connection is dropped (default 10000)
   --log                  log requests (JSON lines)
   --help
 `;
@@ -75,6 +77,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       bits: { type: 'string' },
       'rate-limit': { type: 'string' },
       'body-limit': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -116,6 +120,8 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   set('bits', bits as 8 | 16 | undefined);
   set('rateLimit', num('rate-limit', values['rate-limit']));
   set('bodyLimit', num('body-limit', values['body-limit']));
+  set('requestTimeoutMs', num('request-timeout', values['request-timeout']));
+  set('idleTimeoutMs', num('idle-timeout', values['idle-timeout']));
   if (values.log === true) server.logger = true;
   const port = num('port', values.port ?? env.PORT) ?? 8787;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be 0–65535, got ${port}`);

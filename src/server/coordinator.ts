@@ -6,10 +6,14 @@
  * this round still open?") and the write that depends on it can never interleave with another.
  */
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { RdpAccountant } from '../federated/accountant.js';
 import { secureRandom, type RandomSource } from '../federated/random.js';
 import { manifestLayout, withManifest, type TfjsModelJson } from '../federated/tfjs-format.js';
-import { decodeUpdate, WireError, type QuantizationBits } from '../federated/wire.js';
+import { decodeRawUpdate, maxRawBytes, WireError, type DecodedUpdate, type QuantizationBits } from '../federated/wire.js';
+import type { RoundInfo } from '../protocol/aggregation-http.js';
+import { gunzipExact } from './gunzip-exact.js';
+import { checkUpdateNorm } from './norm-bound.js';
 import { sizeOf } from '../federated/update-math.js';
 import {
   clipFlat,
@@ -59,21 +63,8 @@ export interface CoordinatorOptions {
   log?: (message: string, detail?: Record<string, unknown>) => void;
 }
 
-/** What `GET /v1/round` answers. */
-export interface RoundInfo {
-  roundId: number;
-  modelVersion: string;
-  status: PersistedState['status'];
-  epochs: number;
-  /** L2 bound the client clips its update to. */
-  clipBound: number;
-  /** σ of the Gaussian noise the client adds on the device (0: none). */
-  noiseSigma: number;
-  bits: QuantizationBits;
-  minClients: number;
-  /** ISO time after which the client should fetch the round again. */
-  deadline: string;
-}
+/** What `GET /v1/round` answers (declared once, in the shared protocol). */
+export type { RoundInfo };
 
 /** A refused upload: the HTTP status and the JSON error code. */
 export class UploadRejection extends Error {
@@ -88,6 +79,7 @@ export class UploadRejection extends Error {
 
 const WIRE_STATUS: Record<WireError['reason'], number> = {
   truncated: 400,
+  trailing_data: 400,
   malformed: 400,
   unsupported_version: 400,
   too_large: 413,
@@ -233,40 +225,47 @@ export class Coordinator {
   }
 
   /**
-   * Validates and durably stores one upload. Resolves once the update is on disk; rejects with
-   * an `UploadRejection` (and changes nothing) when anything about it is wrong.
+   * Validates and durably stores one upload for round `roundId` (the HTTP layer has checked that
+   * the path's id is a number). Resolves once the update is on disk; rejects with an
+   * `UploadRejection` (and changes nothing) when anything about it is wrong.
    */
-  async submit(roundParam: string, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
+  async submit(roundId: number, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
     try {
-      return await this.submitInner(roundParam, body);
+      return await this.submitInner(roundId, body);
     } catch (error) {
       if (error instanceof UploadRejection) this.countRejection(error.code);
       throw error;
     }
   }
 
-  private async submitInner(roundParam: string, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
-    if (!/^[0-9]{1,15}$/.test(roundParam)) throw new UploadRejection(400, 'bad_round_id', `round id "${roundParam.slice(0, 40)}" is not a number`);
-    const roundId = Number(roundParam);
+  /** Strict gunzip (nothing after the stream) and full decoding; throws `WireError`. */
+  private decode(body: Uint8Array, roundId: number, version: string, layout: CurrentModel['layout']): { decoded: DecodedUpdate; raw: Uint8Array } {
+    const expect = { modelVersion: version, roundId, tensors: layout };
+    const raw = gunzipExact(body, maxRawBytes(expect));
+    return { decoded: decodeRawUpdate(raw, expect), raw };
+  }
+
+  private async submitInner(roundId: number, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
     if (this.state.status === 'budget_exhausted') throw new UploadRejection(403, 'budget_exhausted', 'the privacy budget is spent: this server publishes no more rounds');
     if (roundId !== this.state.roundId) throw new UploadRejection(409, 'wrong_round', `round ${roundId} is not open; the current round is ${this.state.roundId}`);
     const { version, layout } = this.model;
-    let decoded;
+    let decoded: DecodedUpdate;
+    let raw: Uint8Array;
     try {
-      decoded = await decodeUpdate(body, { modelVersion: version, roundId, tensors: layout });
+      ({ decoded, raw } = this.decode(body, roundId, version, layout));
     } catch (error) {
       if (error instanceof WireError) throw new UploadRejection(WIRE_STATUS[error.reason], error.reason, error.message);
       throw new UploadRejection(400, 'malformed', 'the update could not be decoded');
     }
-    // Quantization and the clients' own noise may lift the norm a little above the bound; more
-    // than that is a client that did not clip. (The server clips every update again anyway.)
-    const values = decoded.tensors.reduce((n, t) => n + t.values.length, 0);
-    const quantError = Math.sqrt(decoded.header.tensors.reduce((s, t) => s + sizeOf(t.shape) * t.scale * t.scale, 0));
-    const allowed = this.options.clip * 1.001 + quantError + this.options.clientNoise * (Math.sqrt(values) + 6);
-    let sum = 0;
-    for (const t of decoded.tensors) for (let i = 0; i < t.values.length; i++) sum += (t.values[i] as number) ** 2;
-    const norm = Math.sqrt(sum);
-    if (norm > allowed) throw new UploadRejection(422, 'norm_exceeded', `update norm ${norm.toFixed(4)} exceeds the bound ${this.options.clip}`);
+    // The tolerance comes from the server's own settings, never from the scale the client declares;
+    // an update quantized coarser than the round asked (8 bits on a 16-bit server) gets the
+    // coarser width's tolerance, which is still bounded by the clip and the layout alone.
+    const bits = Math.min(this.options.bits, decoded.header.bits) as QuantizationBits;
+    const { norm, allowed } = checkUpdateNorm({ clip: this.options.clip, clientNoise: this.options.clientNoise, bits, tensors: decoded.tensors });
+    if (!(norm <= allowed)) throw new UploadRejection(422, 'norm_exceeded', `update norm ${norm.toPrecision(6)} exceeds the bound ${this.options.clip} (tolerance for quantization and on-device noise: ${allowed.toPrecision(6)})`);
+    // Stored in canonical form (this server's gzip of the exact decoded bytes), whatever header
+    // fields or deflate blocks the client used: what is kept is what was checked, and no larger.
+    const canonical = new Uint8Array(gzipSync(raw));
 
     const updateId = decoded.header.updateId;
     return this.exclusive(async () => {
@@ -274,7 +273,7 @@ export class Coordinator {
       if (this.state.status !== 'open') throw new UploadRejection(403, 'budget_exhausted', 'the privacy budget is spent');
       if (roundId !== this.state.roundId || version !== this.model.version) throw new UploadRejection(409, 'wrong_round', `round ${roundId} closed while the update was checked`);
       if (this.accepted.has(updateId)) throw new UploadRejection(409, 'replay', `update ${updateId} was already accepted in this round`);
-      const stored = await this.options.store.putUpdate(roundId, updateId, body);
+      const stored = await this.options.store.putUpdate(roundId, updateId, canonical);
       if (stored === 'duplicate') throw new UploadRejection(409, 'replay', `update ${updateId} was already accepted in this round`);
       this.accepted.add(updateId);
       this.counters.accepted++;
@@ -326,7 +325,7 @@ export class Coordinator {
     const total = layout.reduce((n, t) => n + sizeOf(t.shape), 0);
     const updates: Float32Array[] = [];
     for (const id of ids) {
-      const decoded = await decodeUpdate(await store.readUpdate(this.state.roundId, id), { modelVersion: version, roundId: this.state.roundId, tensors: layout });
+      const { decoded } = this.decode(await store.readUpdate(this.state.roundId, id), this.state.roundId, version, layout);
       const flat = new Float32Array(total);
       let offset = 0;
       for (const t of decoded.tensors) {

@@ -43,6 +43,13 @@ export interface AggregationServerOptions {
   rateLimit?: number;
   /** Largest request body in bytes (default 8 MiB). */
   bodyLimit?: number;
+  /**
+   * Milliseconds a client has to send a whole request, headers and body (default 30,000). A slow
+   * or half-sent request is answered 408 and its connection closed.
+   */
+  requestTimeoutMs?: number;
+  /** Milliseconds a connection may stay silent mid-request before it is dropped (default 10,000). */
+  idleTimeoutMs?: number;
   /** fastify's logger (default off). */
   logger?: boolean;
   random?: RandomSource;
@@ -67,6 +74,8 @@ export interface ResolvedServerOptions {
   origins: string[];
   rateLimit: number;
   bodyLimit: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
 }
 
 const AGGREGATORS: readonly AggregatorName[] = ['fedavg', 'fedadam'];
@@ -126,5 +135,7 @@ export function resolveServerOptions(options: AggregationServerOptions): Resolve
     origins: [...(options.origins ?? [])],
     rateLimit: positive('rateLimit', options.rateLimit, 120),
     bodyLimit: positive('bodyLimit', options.bodyLimit, 8 << 20),
+    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 30_000),
+    idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 10_000),
   };
 }

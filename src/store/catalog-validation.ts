@@ -1,18 +1,13 @@
 /**
  * Validation of catalog items, from `setCatalog()` or a JSON feed.
  */
-import { HearthError } from '../errors.js';
+import { HearthError, describeValue } from '../errors.js';
 import type { CatalogItem } from './types.js';
 
 /** Longest accepted item id, in UTF-16 code units. */
 export const MAX_ITEM_ID_LENGTH = 256;
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : String(value);
-}
+const describe = describeValue;
 
 function fail(index: number, id: unknown, problem: string): never {
   const which = typeof id === 'string' && id !== '' ? `Catalog item ${index} (id ${describe(id)})` : `Catalog item ${index}`;

@@ -4,6 +4,7 @@
 import { assert } from '../errors.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { itemIdsOf } from './schema.js';
+import { randomId } from '../tracker/session.js';
 import type { EventQuery } from './types.js';
 
 /** Orders events oldest first; equal times keep their insertion (key) order. */
@@ -33,12 +34,20 @@ export function assertValidQuery(query: EventQuery): void {
 }
 
 /**
- * The record to write for an event: without `id` (the store assigns it, so two tabs never collide)
- * and with `itemIds` filled from `items` when the caller left it out.
+ * The record to write for an event: without `id` (the store assigns it, so two tabs never collide),
+ * with `itemIds` filled from `items` when the caller left it out, and with an `eventId` when a
+ * caller outside the tracker gave none.
  */
 export function toStoredRecord(event: StoredEvent): StoredEvent {
   const { id: _ignored, ...rest } = event;
-  return Array.isArray(rest.itemIds) ? rest : { ...rest, itemIds: itemIdsOf(rest.items) };
+  const record = Array.isArray(rest.itemIds) ? rest : { ...rest, itemIds: itemIdsOf(rest.items) };
+  return typeof record.eventId === 'string' && record.eventId !== '' ? record : { ...record, eventId: randomId() };
+}
+
+/** The first record of each `eventId` in `records`, in order: a batch never holds one event twice. */
+export function uniqueByEventId(records: readonly StoredEvent[]): StoredEvent[] {
+  const seen = new Set<string>();
+  return records.filter((record) => !seen.has(record.eventId) && (seen.add(record.eventId), true));
 }
 
 /** `limit` newest of already oldest-first `events`. */

@@ -12,16 +12,30 @@ import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
 import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
-import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord } from './event-query.js';
+import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord, uniqueByEventId } from './event-query.js';
 import { MemoryStore } from './memory-store.js';
 import { deleteDatabase, openDatabase, type HearthDB, type OpenDatabaseOptions } from './open-database.js';
 import { assertValidRetention, retentionCutoff } from './retention.js';
 import { EVENT_INDEXES, STORES } from './schema.js';
 import { isClosedError, isQuotaError } from './storage-errors.js';
-import type { CatalogItem, EventQuery, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
+import { EVICTIONS_META_KEY } from './types.js';
+import type { AppendResult, CatalogItem, EventQuery, EvictionRecord, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
 
-/** Share of the stored events evicted when the quota is exceeded (at least the batch's size). */
+/** Share of the stored events evicted per step when the quota is exceeded. */
 export const QUOTA_EVICTION_SHARE = 0.1;
+/** Eviction steps per write at most: a full quota costs at most ~27 % of the history, never all of it. */
+export const QUOTA_EVICTION_STEPS = 3;
+
+/** The origin's storage usage in bytes, where the platform tells it (`navigator.storage.estimate()`). */
+async function platformUsage(): Promise<number | undefined> {
+  try {
+    const storage = typeof navigator === 'undefined' ? undefined : navigator.storage;
+    if (!storage || typeof storage.estimate !== 'function') return undefined;
+    return (await storage.estimate()).usage;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface IdbStoreOptions {
   factory: IDBFactory;
@@ -32,6 +46,8 @@ export interface IdbStoreOptions {
   /** Called after another tab's upgrade or deletion made this store close its connection. */
   onVersionChange?: (change: VersionChange) => void;
   open: OpenDatabaseOptions;
+  /** Storage usage in bytes (default: `navigator.storage.estimate()`); tests replace it. */
+  usage?: () => Promise<number | undefined>;
 }
 
 /** What another connection did to the database. */
@@ -66,6 +82,15 @@ export class IdbStore implements HearthStore {
    * only near the budget. Other tabs' appends make it low; the exact count is taken before trimming.
    */
   private knownCount: number | undefined;
+  /** Events evicted for quota that the meta counter does not show yet (it is written with the next batch that fits). */
+  private unrecordedEvictions = 0;
+  private lastEvictionAt = 0;
+  /**
+   * Set when evicting did not lower the storage usage (Chromium reclaims the space of deleted
+   * records only at its next compaction, so deleting more would only wipe history): no more
+   * evictions until a write fits again.
+   */
+  private evictionFutile = false;
 
   constructor(
     db: HearthDB,
@@ -158,52 +183,74 @@ export class IdbStore implements HearthStore {
 
   // ---- events ----
 
-  async appendEvents(events: readonly StoredEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  async appendEvents(events: readonly StoredEvent[]): Promise<AppendResult> {
+    if (events.length === 0) return { added: 0, duplicates: 0, dropped: 0 };
+    let records: StoredEvent[] = [];
     try {
-      const records = events.map(toStoredRecord);
-      await this.run(
+      records = uniqueByEventId(events.map(toStoredRecord));
+      const batch = records;
+      const { added } = await this.run<{ added: number }>(
         async (db) => {
-          try {
-            await this.appendOnce(db, records);
-          } catch (error) {
-            if (!isQuotaError(error)) throw error;
-            this.logger.warnOnce('store-quota', 'Storage quota exceeded: evicting the oldest events and retrying.', error);
-            await this.evictOldest(db, records.length);
-            await this.appendOnce(db, records);
+          for (let step = 1; ; step += 1) {
+            try {
+              const result = await this.appendOnce(db, batch);
+              this.evictionFutile = false;
+              return result;
+            } catch (error) {
+              if (!isQuotaError(error) || step > QUOTA_EVICTION_STEPS || this.evictionFutile) throw error;
+              this.logger.warnOnce('store-quota', 'Storage quota exceeded: evicting the oldest events and retrying.', error);
+              await this.makeRoom(db);
+            }
           }
         },
-        (memory) => memory.appendEvents(records),
+        (memory) => memory.appendEvents(batch),
       );
+      return { added, duplicates: events.length - added, dropped: 0 };
     } catch (error) {
-      // The tracker must never throw: the batch is dropped whole (its transaction aborted).
+      // The tracker must never throw: the batch failed whole (its transaction aborted) and is
+      // reported as dropped, so that the caller can keep it.
       const cause = error instanceof HearthError ? error.cause : error;
       if (isQuotaError(cause)) {
-        this.logger.warnOnce('store-quota-gave-up', 'Storage quota still exceeded after eviction; events were dropped.', cause);
+        this.logger.warnOnce('store-quota-gave-up', 'Storage quota still exceeded after eviction; the newest events are kept in memory.', cause);
       } else {
         this.logger.warnOnce('store-append-failed', 'Could not store a batch of events; it was dropped.', cause);
       }
+      return { added: 0, duplicates: 0, dropped: records.length || events.length };
     }
   }
 
-  /** One transaction: every record or none, plus the cheap `maxEvents` trim when near the budget. */
-  private async appendOnce(db: HearthDB, records: readonly StoredEvent[]): Promise<void> {
-    const tx = db.transaction(STORES.events, 'readwrite');
+  /**
+   * One transaction: every new record or none, skipping those whose `eventId` is already stored
+   * (a readwrite transaction sees no other writer, so check-then-add is atomic across tabs; the
+   * unique index would refuse a double anyway), plus the cheap `maxEvents` trim when near the
+   * budget and the eviction counter when evictions are not recorded yet.
+   */
+  private async appendOnce(db: HearthDB, records: readonly StoredEvent[]): Promise<{ added: number }> {
+    const tx = db.transaction([STORES.events, STORES.meta], 'readwrite');
     const store = tx.objectStore(STORES.events);
-    const adds: Promise<unknown>[] = [];
-    try {
-      // `add` throws synchronously for a value it cannot clone; then nothing must commit.
-      for (const record of records) adds.push(store.add(record));
-    } catch (error) {
-      abortQuietly(tx);
-      await Promise.allSettled([...adds, tx.done]);
-      throw error;
-    }
     const maxEvents = this.options.retention?.maxEvents;
-    const checkBudget =
-      maxEvents !== undefined && (this.knownCount === undefined || this.knownCount + records.length > maxEvents);
+    const evicted = this.unrecordedEvictions;
+    let added = 0;
     const work = async (): Promise<number | undefined> => {
+      const byEventId = store.index(EVENT_INDEXES.byEventId);
+      const present = await Promise.all(records.map((record) => byEventId.getKey(record.eventId)));
+      const fresh = records.filter((_, i) => present[i] === undefined);
+      const adds: Promise<unknown>[] = [];
+      try {
+        // `add` throws synchronously for a value it cannot clone; settle() then aborts the whole batch.
+        for (const record of fresh) adds.push(store.add(record));
+      } catch (error) {
+        for (const pending of adds) pending.catch(() => undefined);
+        throw error;
+      }
       await Promise.all(adds);
+      added = fresh.length;
+      if (evicted > 0) {
+        const meta = tx.objectStore(STORES.meta);
+        const before = (await meta.get(EVICTIONS_META_KEY)) as EvictionRecord | undefined;
+        await meta.put({ events: (before?.events ?? 0) + evicted, lastAt: this.lastEvictionAt } satisfies EvictionRecord, EVICTIONS_META_KEY);
+      }
+      const checkBudget = maxEvents !== undefined && (this.knownCount === undefined || this.knownCount + fresh.length > maxEvents);
       if (!checkBudget || maxEvents === undefined) return undefined;
       const count = await store.count();
       if (count > maxEvents) {
@@ -214,24 +261,39 @@ export class IdbStore implements HearthStore {
       return count;
     };
     const counted = await settle(work(), tx);
-    this.knownCount = counted ?? (this.knownCount === undefined ? undefined : this.knownCount + records.length);
+    this.unrecordedEvictions -= evicted;
+    this.knownCount = counted ?? (this.knownCount === undefined ? undefined : this.knownCount + added);
+    return { added };
   }
 
-  /** Frees room: removes the oldest `QUOTA_EVICTION_SHARE` of events, and at least `atLeast`. */
-  private async evictOldest(db: HearthDB, atLeast: number): Promise<number> {
+  /**
+   * One eviction step: removes the oldest `QUOTA_EVICTION_SHARE` of the events (at least one),
+   * whatever the batch's size, so that a large batch cannot cost a small history most of itself.
+   * The counter is kept in memory and written with the next batch that fits: a
+   * transaction that also wrote it could itself exceed the quota.
+   */
+  private async makeRoom(db: HearthDB): Promise<void> {
+    const before = await (this.options.usage ?? platformUsage)();
     const tx = db.transaction(STORES.events, 'readwrite');
     const store = tx.objectStore(STORES.events);
     const work = async (): Promise<number> => {
       const count = await store.count();
-      const n = Math.min(count, Math.max(atLeast, Math.ceil(count * QUOTA_EVICTION_SHARE)));
+      const n = Math.min(count, Math.ceil(count * QUOTA_EVICTION_SHARE));
       const keys = await store.index(EVENT_INDEXES.byTime).getAllKeys(null, n);
       await Promise.all(keys.map((key) => store.delete(key)));
       return keys.length;
     };
     const removed = await settle(work(), tx);
     this.knownCount = undefined;
-    this.logger.debug(`Evicted the ${removed} oldest events to free storage.`);
-    return removed;
+    this.unrecordedEvictions += removed;
+    this.lastEvictionAt = Date.now();
+    const after = await (this.options.usage ?? platformUsage)();
+    if (removed === 0 || (before !== undefined && after !== undefined && after >= before)) {
+      this.evictionFutile = true;
+      this.logger.debug(`Evicted ${removed} events, but storage usage did not drop (${String(before)} → ${String(after)} bytes); no more evictions until a write fits.`);
+    } else {
+      this.logger.debug(`Evicted the ${removed} oldest events to free storage.`);
+    }
   }
 
   async readEvents(query: EventQuery = {}): Promise<StoredEvent[]> {
@@ -419,11 +481,17 @@ export class IdbStore implements HearthStore {
           tx.objectStore(STORES.checkpoints).getAll(),
           tx.done,
         ]);
+        const meta: Record<string, unknown> = Object.fromEntries(metaKeys.map((key, i) => [String(key), metaValues[i]]));
+        if (this.unrecordedEvictions > 0) {
+          // Evictions whose counter could not be written yet (the quota is still full) count too.
+          const recorded = meta[EVICTIONS_META_KEY] as EvictionRecord | undefined;
+          meta[EVICTIONS_META_KEY] = { events: (recorded?.events ?? 0) + this.unrecordedEvictions, lastAt: this.lastEvictionAt } satisfies EvictionRecord;
+        }
         return {
           exportedAt: Date.now(),
           events: events.sort(compareEvents),
           catalog,
-          meta: Object.fromEntries(metaKeys.map((key, i) => [String(key), metaValues[i]])),
+          meta,
           checkpoints: checkpoints.map((c) => ({
             name: c.name,
             formatVersion: c.formatVersion,

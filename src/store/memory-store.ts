@@ -8,9 +8,9 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
 import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
-import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord } from './event-query.js';
+import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord, uniqueByEventId } from './event-query.js';
 import { assertValidRetention, retentionCutoff } from './retention.js';
-import type { CatalogItem, EventQuery, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
+import type { AppendResult, CatalogItem, EventQuery, ExportedData, HearthStore, ModelCheckpoint, RetentionPolicy } from './types.js';
 
 export interface MemoryStoreOptions {
   /** Enforced on every append; omit for no count limit. */
@@ -45,6 +45,8 @@ export class MemoryStore implements HearthStore {
   readonly persistent = false;
   /** Oldest first by (time, id); kept sorted so reads and retention are slices. */
   private events: StoredEvent[] = [];
+  /** `eventId`s of the events held now: a replayed event is not stored twice. */
+  private eventIds = new Set<string>();
   private nextId = 1;
   private catalog = new Map<string, CatalogItem>();
   private meta = new Map<string, unknown>();
@@ -58,23 +60,32 @@ export class MemoryStore implements HearthStore {
     this.logger = options.logger ?? silentLogger;
   }
 
-  async appendEvents(events: readonly StoredEvent[]): Promise<void> {
+  async appendEvents(events: readonly StoredEvent[]): Promise<AppendResult> {
     // Clone the whole batch first: a value that cannot be cloned fails the batch before any write.
     let records: StoredEvent[];
     try {
-      records = events.map((event) => clone(toStoredRecord(event)));
+      records = uniqueByEventId(events.map((event) => clone(toStoredRecord(event))));
     } catch (error) {
       // The tracker must never throw: drop the batch whole and say so once.
       this.logger.warnOnce('store-append-failed', 'Could not store a batch of events; it was dropped.', error);
-      return;
+      return { added: 0, duplicates: 0, dropped: events.length };
     }
+    let added = 0;
     for (const record of records) {
+      if (this.eventIds.has(record.eventId)) continue;
       record.id = this.nextId++;
+      this.eventIds.add(record.eventId);
       this.insertSorted(record);
+      added += 1;
     }
     if (this.retention && this.events.length > this.retention.maxEvents) {
-      this.events.splice(0, this.events.length - this.retention.maxEvents);
+      this.forgetIds(this.events.splice(0, this.events.length - this.retention.maxEvents));
     }
+    return { added, duplicates: events.length - added, dropped: 0 };
+  }
+
+  private forgetIds(removed: readonly StoredEvent[]): void {
+    for (const event of removed) this.eventIds.delete(event.eventId);
   }
 
   private insertSorted(record: StoredEvent): void {
@@ -140,7 +151,7 @@ export class MemoryStore implements HearthStore {
     let firstKept = this.events.findIndex((event) => event.time >= cutoff);
     if (firstKept === -1) firstKept = this.events.length;
     firstKept = Math.max(firstKept, this.events.length - policy.maxEvents);
-    this.events.splice(0, firstKept);
+    this.forgetIds(this.events.splice(0, firstKept));
     return before - this.events.length;
   }
 
@@ -161,6 +172,7 @@ export class MemoryStore implements HearthStore {
 
   async destroy(): Promise<void> {
     this.events = [];
+    this.eventIds.clear();
     this.catalog.clear();
     this.meta.clear();
     this.checkpoints.clear();

@@ -10,7 +10,7 @@ import type { EventItem, StoredEvent } from '../tracker/event-types.js';
 import type { CatalogItem, ModelCheckpoint } from './types.js';
 
 /** The current schema version. Bump it only together with a new entry in {@link MIGRATIONS}. */
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 /** The database name used when `init()` is given none. */
 export const DEFAULT_DB_NAME = 'hearth';
@@ -32,6 +32,8 @@ export const EVENT_INDEXES = {
   byItem: 'by-item',
   /** Key `type`. */
   byType: 'by-type',
+  /** Key `eventId`, unique: the store holds one event per id, whoever hands it over twice. */
+  byEventId: 'by-event-id',
 } as const;
 
 export const CATALOG_INDEXES = { byCategory: 'by-category' } as const;
@@ -41,15 +43,25 @@ export interface HearthDBSchema extends DBSchema {
   events: {
     key: number;
     value: StoredEvent;
-    indexes: { 'by-time': number; 'by-session': [string, number]; 'by-item': string; 'by-type': string };
+    indexes: { 'by-time': number; 'by-session': [string, number]; 'by-item': string; 'by-type': string; 'by-event-id': string };
   };
   catalog: { key: string; value: CatalogItem; indexes: { 'by-category': string } };
   checkpoints: { key: string; value: ModelCheckpoint };
   meta: { key: string; value: unknown };
 }
 
-/** One migration step: runs synchronously inside the version-change transaction. */
-export type MigrationStep = (db: IDBDatabase, tx: IDBTransaction) => void;
+/**
+ * A pass over existing records; calls `done` when its cursor has finished. Passes run one after
+ * another: two cursors open at once would interleave, and a later pass would read (and write back)
+ * a record before an earlier pass had updated it.
+ */
+export type Backfill = (done: () => void) => void;
+
+/**
+ * One migration step: schema changes run synchronously inside the version-change transaction;
+ * record rewrites are handed to `backfill`, which runs them in step order.
+ */
+export type MigrationStep = (db: IDBDatabase, tx: IDBTransaction, backfill: (pass: Backfill) => void) => void;
 
 /**
  * The migrations, one per version. Steps use raw IndexedDB requests with callbacks rather than
@@ -67,7 +79,7 @@ export const MIGRATIONS: Readonly<Record<number, MigrationStep>> = {
    * Version 2: events get `itemIds` (denormalised from `items`) and indexes by session, item and
    * type; the catalog and model checkpoints get their stores.
    */
-  2(db, tx) {
+  2(db, tx, backfill) {
     const events = tx.objectStore(STORES.events);
     events.createIndex(EVENT_INDEXES.bySession, ['session', 'time']);
     events.createIndex(EVENT_INDEXES.byItem, 'itemIds', { multiEntry: true });
@@ -75,16 +87,38 @@ export const MIGRATIONS: Readonly<Record<number, MigrationStep>> = {
     const catalog = db.createObjectStore(STORES.catalog, { keyPath: 'id' });
     catalog.createIndex(CATALOG_INDEXES.byCategory, 'category');
     db.createObjectStore(STORES.checkpoints, { keyPath: 'name' });
-    backfillItemIds(events);
+    backfill((done) => backfillItemIds(events, done));
+  },
+  /**
+   * Version 3: every event has a stable `eventId`, unique across the store, so that replays (the
+   * page-exit stash, retries) are idempotent. Events written before get `legacy-<key>`: unique,
+   * and never equal to a new id (those are UUIDs), so nothing already stored is merged or lost.
+   */
+  3(_db, tx, backfill) {
+    const events = tx.objectStore(STORES.events);
+    events.createIndex(EVENT_INDEXES.byEventId, 'eventId', { unique: true });
+    backfill((done) => backfillEventIds(events, done));
   },
 };
 
-/** Fills `itemIds` on every version-1 event, with a cursor inside the upgrade transaction. */
-function backfillItemIds(events: IDBObjectStore): void {
+/** Gives every event without an `eventId` one derived from its key, inside the upgrade transaction. */
+function backfillEventIds(events: IDBObjectStore, done: () => void): void {
   const request = events.openCursor();
   request.onsuccess = () => {
     const cursor = request.result;
-    if (!cursor) return;
+    if (!cursor) return done();
+    const value = cursor.value as Partial<StoredEvent>;
+    if (typeof value.eventId !== 'string') cursor.update({ ...value, eventId: `legacy-${String(cursor.primaryKey)}` });
+    cursor.continue();
+  };
+}
+
+/** Fills `itemIds` on every version-1 event, with a cursor inside the upgrade transaction. */
+function backfillItemIds(events: IDBObjectStore, done: () => void): void {
+  const request = events.openCursor();
+  request.onsuccess = () => {
+    const cursor = request.result;
+    if (!cursor) return done();
     const value = cursor.value as Partial<StoredEvent> & { items?: unknown };
     if (!Array.isArray(value.itemIds)) {
       cursor.update({ ...value, itemIds: itemIdsOf(value.items) });
@@ -109,9 +143,13 @@ export function itemIdsOf(items: unknown): string[] {
  * Throws when a step is missing, which aborts the upgrade and makes the open fail cleanly.
  */
 export function upgradeSchema(db: IDBDatabase, tx: IDBTransaction, oldVersion: number, newVersion: number): void {
+  const passes: Backfill[] = [];
   for (let version = oldVersion + 1; version <= newVersion; version += 1) {
     const step = MIGRATIONS[version];
     if (!step) throw new Error(`No migration to schema version ${version}`);
-    step(db, tx);
+    step(db, tx, (pass) => passes.push(pass));
   }
+  // Each pass keeps the transaction alive with its requests; the next starts when it is done.
+  const run = (i: number): void => passes[i]?.(() => run(i + 1));
+  run(0);
 }

@@ -58,6 +58,27 @@ export interface ExportedData {
   checkpoints: { name: string; formatVersion: number; savedAt: number; parameters: number }[];
 }
 
+/** What `appendEvents` did with a batch. */
+export interface AppendResult {
+  /** Events written now. */
+  added: number;
+  /** Events skipped because the store already held their `eventId` (a replay). */
+  duplicates: number;
+  /** Events not stored: the batch failed as a whole (quota, broken database); the caller may keep them. */
+  dropped: number;
+}
+
+/** Meta key of the count of events evicted to make room under quota pressure (see `exportData()`). */
+export const EVICTIONS_META_KEY = 'store.evictions';
+
+/** The value under {@link EVICTIONS_META_KEY}. */
+export interface EvictionRecord {
+  /** Events evicted in all, oldest first, to let newer ones fit. */
+  events: number;
+  /** When the last eviction happened (ms since the epoch). */
+  lastAt: number;
+}
+
 export interface RetentionPolicy {
   maxEvents: number;
   maxAgeDays: number;
@@ -70,8 +91,13 @@ export interface RetentionPolicy {
 export interface HearthStore {
   /** False when the store fell back to memory (private mode, blocked storage). */
   readonly persistent: boolean;
-  /** Writes all events in one transaction, or none; enforces retention and evicts on quota errors. */
-  appendEvents(events: readonly StoredEvent[]): Promise<void>;
+  /**
+   * Writes all events in one transaction, or none; idempotent by `eventId` (an event already
+   * stored is skipped, not doubled); enforces retention; under quota pressure evicts the oldest
+   * events in bounded steps until the batch fits. Never rejects: a batch that could not be stored
+   * comes back as `dropped`.
+   */
+  appendEvents(events: readonly StoredEvent[]): Promise<AppendResult>;
   /** Events oldest first. */
   readEvents(query?: EventQuery): Promise<StoredEvent[]>;
   countEvents(): Promise<number>;

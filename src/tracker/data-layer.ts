@@ -132,22 +132,25 @@ export function mapDataLayerEntry(entry: unknown): TrackEvent | undefined {
 export function bridgeDataLayer(
   win: Record<string, unknown>,
   name: string,
-  track: (event: TrackEvent) => void,
+  track: (event: TrackEvent, eventId?: string) => void,
   logger: Logger,
+  /** Ids for the entries already in the layer (by index), as the tag may have stashed them. */
+  existingId?: (index: number) => string,
 ): () => void {
-  const record = (entry: unknown): void => {
+  const record = (entry: unknown, eventId?: string): void => {
     try {
       const event = mapDataLayerEntry(entry);
-      if (event) track(event);
+      if (event) track(event, eventId);
     } catch (error) {
-      logger.warnOnce('datalayer-skip', 'Skipped a dataLayer event Hearth could not record.', error);
+      // Page data that cannot be read (a throwing getter, a revoked Proxy): this entry is skipped.
+      logger.debug('Skipped a dataLayer entry Hearth could not read.', error);
     }
   };
   try {
     const existing = win[name];
     const layer = (Array.isArray(existing) ? existing : (win[name] = [])) as unknown[] & { push: (...items: unknown[]) => number };
     if ((layer.push as unknown as Record<string, unknown>)[WRAPPED]) return () => undefined;
-    for (const entry of layer.slice()) record(entry);
+    layer.slice().forEach((entry, i) => record(entry, existingId?.(i)));
     const original = layer.push;
     const push = function (this: unknown, ...items: unknown[]): number {
       const result = original.apply(this, items);

@@ -53,6 +53,13 @@ export interface TrackEvent {
 export interface StoredEvent {
   /** Auto-incremented key; absent until written. */
   id?: number;
+  /**
+   * The event's stable id, stamped once when it is tracked (like Segment's `messageId`). Every
+   * path that may hand the same event over twice — the page-exit stash, the pre-consent buffer,
+   * retried writes, the engine's caches — is idempotent by it: the store keeps one event per id.
+   * Events stored before ids existed got `legacy-<id>` when the database was upgraded.
+   */
+  eventId: string;
   type: EventType;
   /** Milliseconds since the epoch. */
   time: number;

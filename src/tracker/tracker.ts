@@ -1,8 +1,13 @@
 /**
- * The tracker's pipeline: validated events get a time and a session, go to listeners, and wait in
- * memory for a batched, all-or-nothing write. `track()` does no I/O and allocates little, so it
- * stays far below its 0.05 ms budget; the write happens on a short timer, on `flush()`, and when
- * the page is hidden or left.
+ * The tracker's pipeline: validated events get a stable id, a time and a session, go to listeners,
+ * and wait in memory for a batched, all-or-nothing write. `track()` does no I/O and allocates
+ * little, so it stays far below its 0.05 ms budget; the write happens on a short timer, on
+ * `flush()`, and when the page is hidden or left.
+ *
+ * The id is stamped in `track()`, before anything else can copy the event, so that every later
+ * replay (the page-exit stash, the pre-consent buffer, a retried write) carries the same id and
+ * the store keeps the event once. A write that fails keeps its events (the newest
+ * {@link MAX_HELD}) and is retried with back-off.
  *
  * Consent gates the write, not the pipeline: without the `personalise` scope events are held in
  * memory only (at most {@link MAX_HELD} of them) and replayed by {@link Tracker.releaseHeld} once
@@ -12,14 +17,15 @@ import type { Logger } from '../logger.js';
 import type { HearthStore } from '../store/types.js';
 import type { EventItem, StoredEvent, TrackEvent } from './event-types.js';
 import { validateEvent } from './validate-event.js';
-import { SESSION_META_KEY, SessionClock } from './session.js';
+import { SESSION_META_KEY, SessionClock, randomId } from './session.js';
+import { backoffDelay } from './backoff.js';
 
 /** Events kept in memory without consent, for replay on grant (oldest dropped first). */
 export const MAX_HELD = 1_000;
 /** Most events written in one transaction. */
 export const MAX_BATCH = 500;
-/** Events of a memory-only store handed to the engine as `recent`. */
-export const MAX_RECENT = 200;
+/** Longest wait between retries of a failed write. */
+export const MAX_RETRY_DELAY_MS = 60_000;
 
 export type EventListener = (event: StoredEvent) => void;
 
@@ -30,13 +36,16 @@ export interface TrackerOptions {
   /** Read for every event and every write. */
   canWrite: () => boolean;
   now?: () => number;
+  /** Session ids (default: random). */
   newId?: () => string;
+  /** Event ids (default: random UUIDs). */
+  newEventId?: () => string;
 }
 
-/** Builds the stored form of a validated event. */
-export function toStoredEvent(event: TrackEvent, time: number, session: string): StoredEvent {
+/** Builds the stored form of a validated event. `session` is '' until the session state is known. */
+export function toStoredEvent(event: TrackEvent, time: number, session: string, eventId: string): StoredEvent {
   const items: EventItem[] = event.items ?? [];
-  const stored: StoredEvent = { type: event.type, time, session, items, itemIds: items.map((item) => item.item_id) };
+  const stored: StoredEvent = { eventId, type: event.type, time, session, items, itemIds: items.map((item) => item.item_id) };
   if (event.search_term !== undefined) stored.search_term = event.search_term;
   if (event.duration_ms !== undefined) stored.duration_ms = event.duration_ms;
   if (event.value !== undefined) stored.value = event.value;
@@ -58,8 +67,8 @@ export function toStoredEvent(event: TrackEvent, time: number, session: string):
 export class Tracker {
   private store: HearthStore | undefined;
   private sessions: SessionClock | undefined;
-  /** Tracked before the session state was loaded: [event, time]. */
-  private early: [TrackEvent, number][] = [];
+  /** Tracked before the session state was loaded (their `session` is still ''). */
+  private early: StoredEvent[] = [];
   private pending: StoredEvent[] = [];
   private inflight: readonly StoredEvent[] = [];
   private held: StoredEvent[] = [];
@@ -67,19 +76,33 @@ export class Tracker {
   private chain: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<EventListener>();
   private stopped = false;
+  /** Consecutive failed writes, for the back-off. */
+  private failures = 0;
   private readonly now: () => number;
+  private readonly newEventId: () => string;
 
   constructor(private readonly options: TrackerOptions) {
     this.now = options.now ?? Date.now;
+    this.newEventId = options.newEventId ?? randomId;
   }
 
-  /** Validates and records an event; throws `invalid_event` for a malformed one. */
-  track(input: TrackEvent): void {
+  /**
+   * Validates and records an event; throws `invalid_event` for a malformed (or unreadable) one.
+   * Returns the stored form (with its `eventId`), or undefined once stopped. `eventId` is for
+   * events whose id was fixed earlier (a dataLayer entry already stashed under that id).
+   */
+  track(input: TrackEvent, eventId?: string): StoredEvent | undefined {
     const event = validateEvent(input);
-    if (this.stopped) return;
-    const time = event.timestamp ?? this.now();
-    if (this.sessions) this.accept(event, time);
-    else this.early.push([event, time]);
+    if (this.stopped) return undefined;
+    const stored = toStoredEvent(event, event.timestamp ?? this.now(), '', eventId ?? this.newEventId());
+    if (this.sessions) this.accept(stored);
+    else this.early.push(stored);
+    return stored;
+  }
+
+  /** The store events are written to (undefined before `attach`, or when storage could not load). */
+  get target(): HearthStore | undefined {
+    return this.store;
   }
 
   /**
@@ -91,7 +114,15 @@ export class Tracker {
     this.sessions = new SessionClock(this.options.sessionTimeoutMs, sessionState, this.options.newId);
     const early = this.early;
     this.early = [];
-    for (const [event, time] of early) this.accept(event, time);
+    for (const event of early) this.accept(event);
+  }
+
+  /**
+   * The session of an event at `time` on this page's clock (for events recovered from a page that
+   * left before its session was known); undefined before `attach`.
+   */
+  sessionFor(time: number): string | undefined {
+    return this.sessions?.sessionFor(time);
   }
 
   on(listener: EventListener): () => void {
@@ -121,21 +152,11 @@ export class Tracker {
   }
 
   /**
-   * The events the engine cannot read from the store yet: those waiting or being written, or —
-   * when the store is memory-only (the worker cannot see it) — the newest {@link MAX_RECENT}.
-   * Empty without the `personalise` scope.
+   * Events tracked but not yet stored: tracked before the session was known (session ''), being
+   * written, then waiting. What the page-exit stash keeps.
    */
-  async recent(): Promise<StoredEvent[]> {
-    if (!this.options.canWrite()) return [];
-    const unwritten = this.unwritten();
-    if (!this.store || this.store.persistent) return unwritten;
-    const stored = await this.store.readEvents({ limit: MAX_RECENT }).catch(() => []);
-    return [...stored, ...unwritten].slice(-MAX_RECENT);
-  }
-
-  /** Events accepted but not yet handed to the store (being written, then waiting). */
   unwritten(): StoredEvent[] {
-    return [...this.inflight, ...this.pending];
+    return [...this.early, ...this.inflight, ...this.pending];
   }
 
   /** Drops every event and the session (after `forget()`); keeps listeners. */
@@ -157,8 +178,9 @@ export class Tracker {
     this.clear();
   }
 
-  private accept(event: TrackEvent, time: number): void {
-    const stored = toStoredEvent(event, time, this.sessions!.sessionFor(time));
+  private accept(event: StoredEvent): void {
+    const stored = event;
+    stored.session = this.sessions!.sessionFor(stored.time);
     if (this.options.canWrite()) {
       this.pending.push(stored);
       if (this.store) this.schedule();
@@ -176,12 +198,12 @@ export class Tracker {
     }
   }
 
-  private schedule(): void {
+  private schedule(delay = this.options.flushIntervalMs): void {
     if (this.timer !== undefined || !this.store) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.flush().catch(() => undefined);
-    }, this.options.flushIntervalMs);
+    }, delay);
   }
 
   private async writeBatch(): Promise<void> {
@@ -191,7 +213,7 @@ export class Tracker {
     }
   }
 
-  /** Writes the oldest pending events; false when it failed (they are kept for one retry). */
+  /** Writes the oldest pending events; false when it failed (they are kept and retried with back-off). */
   private async writeOnce(store: HearthStore): Promise<boolean> {
     if (!this.options.canWrite()) {
       this.pending = [];
@@ -200,24 +222,29 @@ export class Tracker {
     const batch = this.pending.slice(0, MAX_BATCH);
     this.pending = this.pending.slice(MAX_BATCH);
     this.inflight = batch;
+    let stored = false;
     try {
-      await store.appendEvents(batch);
-      const session = this.sessions?.snapshot();
-      if (session) await store.setMeta(SESSION_META_KEY, session);
-      return true;
+      const result = await store.appendEvents(batch);
+      stored = result.dropped === 0;
+      if (stored) {
+        const session = this.sessions?.snapshot();
+        if (session) await store.setMeta(SESSION_META_KEY, session);
+      }
     } catch (error) {
-      // The store already retried quota errors and falls back to memory on broken databases, so
-      // this is rare; keep the events for one more try rather than loop forever.
-      this.options.logger.warnOnce('write-failed', 'Could not store a batch of events; will retry once.', error);
-      const retried = batch.filter((event) => !retriedOnce.has(event));
-      for (const event of retried) retriedOnce.add(event);
-      this.pending = [...retried, ...this.pending];
-      if (this.pending.length) this.schedule();
-      return false;
+      // Stores report failures as `dropped`; this is a store that threw anyway.
+      this.options.logger.warnOnce('write-failed', 'Could not store a batch of events; will retry.', error);
     } finally {
       this.inflight = [];
     }
+    if (stored) {
+      this.failures = 0;
+      return true;
+    }
+    // Kept, the newest first to survive: a full quota must not cost the events just tracked. The
+    // retry is idempotent by eventId, so a batch that did reach the store is not doubled.
+    this.failures += 1;
+    this.pending = [...batch, ...this.pending].slice(-MAX_HELD);
+    this.schedule(backoffDelay(this.failures, Math.max(this.options.flushIntervalMs, 250), MAX_RETRY_DELAY_MS));
+    return false;
   }
 }
-
-const retriedOnce = new WeakSet<StoredEvent>();

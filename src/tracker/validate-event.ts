@@ -15,7 +15,7 @@
  * unknown fields inside items are dropped, since GA4 items carry many (coupon, item_variant, …)
  * that Hearth does not use.
  */
-import { HearthError } from '../errors.js';
+import { HearthError, describeValue, readPageData } from '../errors.js';
 import { EVENT_TYPES, type EventItem, type EventType, type TrackEvent } from './event-types.js';
 
 export const MAX_ITEMS = 200;
@@ -52,12 +52,7 @@ const EVENT_FIELDS = [
 ] as const;
 const EVENT_FIELD_SET: ReadonlySet<string> = new Set(EVENT_FIELDS);
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  return typeof value === 'object' ? 'an object' : String(value);
-}
+const describe = describeValue;
 
 function fail(message: string): never {
   throw new HearthError('invalid_event', message);
@@ -104,6 +99,13 @@ function validateItem(raw: unknown, index: number): EventItem {
  * ```
  */
 export function validateEvent(input: unknown): TrackEvent {
+  // Page data may be hostile (throwing getters, a revoked Proxy): whatever it throws while it is
+  // read becomes `invalid_event`. The copy returned holds only primitives read once, so nothing
+  // of the page's object is kept.
+  return readPageData('invalid_event', 'The event', () => check(input));
+}
+
+function check(input: unknown): TrackEvent {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     fail(`An event must be an object like { type: 'view_item', items: [{ item_id: 'SKU' }] }, got ${describe(input)}`);
   }

@@ -28,7 +28,7 @@ const T0 = 1_763_100_000_321;
 const EVENTS: StoredEvent[] = Array.from({ length: 12 }, (_, i) => {
   const id = VOCABULARY[(i * 3) % VOCABULARY.length] as string;
   const type = i === 5 ? 'add_to_cart' : i === 11 ? 'purchase' : 'view_item';
-  return { type, time: T0 + i * 60_017, session: SESSION, items: [{ item_id: id }], itemIds: [id] };
+  return { eventId: `evt-federated-${i}`, type, time: T0 + i * 60_017, session: SESSION, items: [{ item_id: id }], itemIds: [id] };
 });
 
 let server: AggregationServer;

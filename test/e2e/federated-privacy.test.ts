@@ -25,10 +25,10 @@ const LAYOUT = [
 ];
 const SESSION = 'sess-7f3a9c2e1b44';
 const EVENTS: StoredEvent[] = [
-  { type: 'view_item', time: 1_763_000_000_123, session: SESSION, items: [{ item_id: 'SKU-90217' }], itemIds: ['SKU-90217'] },
-  { type: 'add_to_cart', time: 1_763_000_060_456, session: SESSION, items: [{ item_id: 'SKU-90224' }], itemIds: ['SKU-90224'] },
-  { type: 'view_item', time: 1_763_000_120_789, session: SESSION, items: [{ item_id: 'SKU-90231' }], itemIds: ['SKU-90231'] },
-  { type: 'purchase', time: 1_763_000_180_012, session: SESSION, items: [{ item_id: 'SKU-90224' }], itemIds: ['SKU-90224'], transaction_id: 'T-55501', value: 59.99, currency: 'EUR' },
+  { eventId: 'evt-privacy-0', type: 'view_item', time: 1_763_000_000_123, session: SESSION, items: [{ item_id: 'SKU-90217' }], itemIds: ['SKU-90217'] },
+  { eventId: 'evt-privacy-1', type: 'add_to_cart', time: 1_763_000_060_456, session: SESSION, items: [{ item_id: 'SKU-90224' }], itemIds: ['SKU-90224'] },
+  { eventId: 'evt-privacy-2', type: 'view_item', time: 1_763_000_120_789, session: SESSION, items: [{ item_id: 'SKU-90231' }], itemIds: ['SKU-90231'] },
+  { eventId: 'evt-privacy-3', type: 'purchase', time: 1_763_000_180_012, session: SESSION, items: [{ item_id: 'SKU-90224' }], itemIds: ['SKU-90224'], transaction_id: 'T-55501', value: 59.99, currency: 'EUR' },
 ];
 
 let server: AggregationServer;

@@ -29,7 +29,7 @@ function catalog(n = 30): CatalogItem[] {
 }
 
 function event(time: number, id: string, type: EventType = 'view_item', session = 's1'): StoredEvent {
-  return { type, time, session, items: [{ item_id: id }], itemIds: [id] };
+  return { eventId: `evt-${type}-${time}-${id}-${session}`, type, time, session, items: [{ item_id: id }], itemIds: [id] };
 }
 
 /** A shopper who keeps browsing p0 → p1 → … → p9 → p0 …: the next item is always the successor. */

@@ -31,7 +31,7 @@ let dataDir: string;
 function events(offset: number): StoredEvent[] {
   return Array.from({ length: 16 }, (_, i) => {
     const id = `sku-${(offset + i) % 24}`;
-    return { type: 'view_item', time: 1_000 + i * 1000, session: 's1', items: [{ item_id: id }], itemIds: [id] };
+    return { eventId: `evt-${offset}-${i}`, type: 'view_item', time: 1_000 + i * 1000, session: 's1', items: [{ item_id: id }], itemIds: [id] };
   });
 }
 

@@ -105,9 +105,18 @@ describe.each(kinds)('events in the $label', ({ create }) => {
     const store = await create(logger);
     await store.appendEvents([makeEvent(1)]);
     const bad = { ...makeEvent(3), page_path: (() => '/') as unknown as string };
-    await expect(store.appendEvents([makeEvent(2), bad, makeEvent(4)])).resolves.toBeUndefined();
+    await expect(store.appendEvents([makeEvent(2), bad, makeEvent(4)])).resolves.toEqual({ added: 0, duplicates: 0, dropped: 3 });
     expect((await store.readEvents()).map((e) => e.time)).toEqual([1]);
     expect(logger.warnings.map((w) => w.key)).toContain('store-append-failed');
+  });
+
+  it('skips events it already holds, by eventId, however often they are handed over', async () => {
+    const store = await create(recordingLogger());
+    const first = makeEvent(1, ['a']);
+    await store.appendEvents([first]);
+    await store.appendEvents([first, { ...first }, makeEvent(2, ['b'])]);
+    expect((await store.readEvents()).map((e) => e.eventId)).toEqual([first.eventId, expect.any(String)]);
+    expect(await store.countEvents()).toBe(2);
   });
 
   it('removes events older than maxAgeDays and the oldest beyond maxEvents', async () => {
@@ -170,18 +179,68 @@ describe('events in the IndexedDB store', () => {
     store.close();
   });
 
-  it('gives up quietly when the quota is still exceeded after eviction', async () => {
+  it('gives up after a bounded number of eviction steps, reporting the batch as dropped and keeping most of the history', async () => {
     const logger = recordingLogger();
     const store = await openStore({ name: uniqueName(), logger, indexedDB: new IDBFactory() });
     await store.appendEvents(Array.from({ length: 20 }, (_, i) => makeEvent(i)));
     vi.spyOn(IDBObjectStore.prototype, 'add').mockImplementation(() => {
       throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
     });
-    await expect(store.appendEvents([makeEvent(100)])).resolves.toBeUndefined();
+    await expect(store.appendEvents([makeEvent(100)])).resolves.toEqual({ added: 0, duplicates: 0, dropped: 1 });
     vi.restoreAllMocks();
-    expect(await store.countEvents()).toBe(18);
+    // Three steps of 10 %: 20 → 18 → 16 → 14; never the whole history.
+    expect(await store.countEvents()).toBe(14);
+    expect((await store.exportAll()).meta['store.evictions']).toMatchObject({ events: 6 });
     expect(logger.warnings.map((w) => w.key)).toEqual(['store-quota', 'store-quota-gave-up']);
     store.close();
+  });
+
+  it('stops evicting once evicting does not lower the storage usage, so history is not wiped for nothing', async () => {
+    let usage = 1_000;
+    const logger = recordingLogger();
+    const { IdbStore } = await import('../../src/store/idb-store.js');
+    const { openDatabase } = await import('../../src/store/open-database.js');
+    const factory = new IDBFactory();
+    const name = uniqueName();
+    const open = { blockedTimeoutMs: 1000, openTimeoutMs: 5000 };
+    // Chromium counts deleted records until its next compaction: usage grows when records are deleted.
+    const store = new IdbStore(await openDatabase(factory, name, open), { factory, name, logger, open, usage: async () => (usage += 100) });
+    await store.appendEvents(Array.from({ length: 50 }, (_, i) => makeEvent(i)));
+    vi.spyOn(IDBObjectStore.prototype, 'add').mockImplementation(() => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    });
+    for (let i = 0; i < 5; i++) expect((await store.appendEvents([makeEvent(100 + i)])).dropped).toBe(1);
+    vi.restoreAllMocks();
+    // One step (5 events), then no more: the later batches are refused without evicting.
+    expect(await store.countEvents()).toBe(45);
+    // A write that fits records the evictions and lets eviction work again.
+    expect((await store.appendEvents([makeEvent(200)])).added).toBe(1);
+    expect(await store.getMeta('store.evictions')).toMatchObject({ events: 5 });
+    store.close();
+  });
+
+  it('keeps one event per eventId: a replayed batch is skipped, not doubled', async () => {
+    const store = await openStore({ name: uniqueName(), logger: recordingLogger(), indexedDB: new IDBFactory() });
+    const batch = [makeEvent(1, ['a']), makeEvent(2, ['b'])];
+    expect(await store.appendEvents(batch)).toEqual({ added: 2, duplicates: 0, dropped: 0 });
+    expect(await store.appendEvents([...batch, makeEvent(3, ['c']), batch[0]!])).toEqual({ added: 1, duplicates: 3, dropped: 0 });
+    expect((await store.readEvents()).map((e) => e.itemIds[0])).toEqual(['a', 'b', 'c']);
+    store.close();
+  });
+
+  it('stores an event once when two tabs hand it over at the same moment', async () => {
+    const factory = new IDBFactory();
+    const name = uniqueName();
+    const [tabA, tabB] = await Promise.all([
+      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
+      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
+    ]);
+    const shared = Array.from({ length: 30 }, (_, i) => makeEvent(i, ['x'], 's', 'view_item', `shared-${i}`));
+    const results = await Promise.all([tabA.appendEvents(shared), tabB.appendEvents(shared), tabA.appendEvents(shared.slice(10))]);
+    expect(results.reduce((n, r) => n + r.added, 0)).toBe(30);
+    expect(await tabB.countEvents()).toBe(30);
+    tabA.close();
+    tabB.close();
   });
 
   it('evicts when the quota error arrives as a transaction abort', async () => {
@@ -215,7 +274,7 @@ describe('events in the IndexedDB store', () => {
       openStore({ name, logger: recordingLogger(), indexedDB: factory }),
       openStore({ name, logger: recordingLogger(), indexedDB: factory }),
     ]);
-    const writes: Promise<void>[] = [];
+    const writes: Promise<unknown>[] = [];
     for (let i = 0; i < 40; i += 1) {
       writes.push(tabA.appendEvents([makeEvent(i, ['a'], 'A'), makeEvent(i, ['a'], 'A')]));
       writes.push(tabB.appendEvents([makeEvent(i, ['b'], 'B')]));

@@ -2,9 +2,9 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
-import { DB_VERSION, EVENT_INDEXES, STORES } from '../../src/store/schema.js';
+import { DB_VERSION, EVENT_INDEXES, STORES, upgradeSchema } from '../../src/store/schema.js';
 import { recordingLogger } from '../fixtures/store/helpers.js';
-import { writeV1Database, type V1Event } from '../fixtures/store/v1-database.js';
+import { writeV1Database, writeV2Database, type V1Event } from '../fixtures/store/v1-database.js';
 
 async function rawOpen(factory: IDBFactory, name: string): Promise<IDBDatabase> {
   const request = factory.open(name);
@@ -63,8 +63,35 @@ describe('store schema', () => {
     expect(await store.getMeta('consent')).toEqual({ personalise: true });
     expect(await store.getCatalog()).toEqual([]);
     // New events continue the old key sequence.
-    await store.appendEvents([{ type: 'search', time: 3_000, session: 's9', items: [], itemIds: [], search_term: 'mug' }]);
+    await store.appendEvents([{ eventId: 'evt-new', type: 'search', time: 3_000, session: 's9', items: [], itemIds: [], search_term: 'mug' }]);
     expect((await store.readEvents({ limit: 1 }))[0]?.id).toBe(v1Events.length + 1);
+    store.close();
+  });
+
+  it('upgrades a version 2 database to version 3 without losing an event, giving each a unique legacy id', async () => {
+    const factory = new IDBFactory();
+    const v2Events = Array.from({ length: 40 }, (_, i) => ({
+      type: 'view_item',
+      // Pairs of identical events (same type, time, session, item): both must survive.
+      time: 5_000 + Math.floor(i / 2),
+      session: 's1',
+      items: [{ item_id: `sku-${i % 7}` }],
+      itemIds: [`sku-${i % 7}`],
+    }));
+    await writeV2Database(factory, 'v2', v2Events, { 'tracker.session': { id: 's1', lastEventAt: 5_019 } }, upgradeSchema);
+    const logger = recordingLogger();
+    const store = await openStore({ name: 'v2', logger, indexedDB: factory });
+    expect(store.persistent).toBe(true);
+    expect(logger.warnings).toEqual([]);
+    const events = await store.readEvents();
+    expect(events).toHaveLength(40);
+    events.forEach((event, i) => {
+      expect(event).toMatchObject({ ...v2Events[i], id: i + 1, eventId: `legacy-${i + 1}` });
+    });
+    expect(await store.getMeta('tracker.session')).toEqual({ id: 's1', lastEventAt: 5_019 });
+    // The ids are live: a replay of an old event is skipped, new events are added.
+    expect(await store.appendEvents([{ ...events[3]! }, { eventId: 'evt-new', type: 'search', time: 6_000, session: 's1', items: [], itemIds: [], search_term: 'mug' }])).toEqual({ added: 1, duplicates: 1, dropped: 0 });
+    expect(await store.countEvents()).toBe(41);
     store.close();
   });
 });
