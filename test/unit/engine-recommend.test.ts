@@ -14,7 +14,7 @@ import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 const granted: ConsentState = { personalise: true, contribute: false, updatedAt: 1 };
 const tiny: Partial<RecommenderConfig> = { dims: 16, blocks: 1, heads: 2, maxLen: 12, dropout: 0, attributeBuckets: 32, learningRate: 0.02 };
 const catalog = (n = 30): CatalogItem[] => Array.from({ length: n }, (_, i) => ({ id: `p${i}`, title: `Product ${i}`, category: `c${i % 3}`, inStock: true }));
-const event = (time: number, id: string, type: EventType = 'view_item', session = 'now'): StoredEvent => ({ type, time, session, items: [{ item_id: id }], itemIds: [id] });
+const event = (time: number, id: string, type: EventType = 'view_item', session = 'now'): StoredEvent => ({ eventId: `${session}:${time}:${type}:${id}`, type, time, session, items: [{ item_id: id }], itemIds: [id] });
 
 /** Shoppers browsing along a few "paths" of the catalog: p(i) is usually followed by p(i + 1), sometimes by p(i + 7). */
 function pathEvents(sessions: number, seed: number): StoredEvent[] {
