@@ -180,7 +180,7 @@ function explanationFaithfulness(model: SasRecommender, users: readonly { histor
   for (const user of users) {
     const read = steps(user.history.slice(-model.config.maxLen), 'purchase');
     const seen = new Set(user.history);
-    const { rows, steps: explained, drops } = contributions(model, read, 8, (p) => {
+    const { rows, steps: explained, drops } = contributions(model, read, 6, (p) => {
       const order = Array.from(p.keys()).filter((i) => !seen.has(i));
       order.sort((a, b) => (p[b] as number) - (p[a] as number));
       return order.slice(0, 10);

@@ -306,7 +306,7 @@ const workerSource = workerGz !== null ? readFileSync(join(root, 'dist/hearth.wo
 const chunks = existsSync(join(root, 'dist')) ? readdirSync(join(root, 'dist')).filter((f) => /^hearth\.worker\..+\.js$/.test(f) && workerSource.includes(f)) : [];
 const wasmFiles = existsSync(join(root, 'dist/wasm')) ? readdirSync(join(root, 'dist/wasm')) : [];
 
-console.log('\nHearth bench:speed' + (quick ? ' (--quick)' : '') + ` — ${HISTORY} events of history, k = 10, default model (64 dims, 2 blocks, 50 events) blended with 20 neighbours per item, each answer explained (8 events hidden in turn)`);
+console.log('\nHearth bench:speed' + (quick ? ' (--quick)' : '') + ` — ${HISTORY} events of history, k = 10, default model (64 dims, 2 blocks, 50 events) blended with 20 neighbours per item, each answer explained (6 events hidden in turn)`);
 console.log('where     backend  measure                                     p50 ms    p95 ms   value      target        ratio   note');
 const target = (r) => (r.where === 'chromium' && r.backend === 'wasm' && r.what === 'recommend 10k' ? 10 : null);
 for (const r of rows) {

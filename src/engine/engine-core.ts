@@ -56,7 +56,7 @@ const EMPTY_STATE: EngineState = { lastTrainedAt: null, lastLoss: null, trainedE
 /** Events read for serving (the model reads at most its `maxLen` newest steps). */
 const SERVING_EVENTS = 300;
 /** How many of the newest history steps an explanation weighs (each adds a few positions to the forward pass). */
-const EXPLAINED_STEPS = 8;
+const EXPLAINED_STEPS = 6;
 /** A full re-read of the serving events at least this often (see `servingEvents`). */
 const SERVING_REFRESH_MS = 30_000;
 /** Between two automatic federated rounds. */

@@ -91,6 +91,18 @@ export interface ScoredItems {
   used: number;
 }
 
+/** The logits of a history with one of its newest steps hidden, for each of those steps. */
+export interface OcclusionScores {
+  /** How many of the newest readable steps were hidden in turn (variant e hides step `used − steps + e`). */
+  steps: number;
+  /** Readable steps each variant keeps (`used − 1`); 0 means it has nothing left to read. */
+  used: number;
+  /** log Σ exp(logits) of each variant over every item: its softmax normaliser. */
+  logSumExp: Float32Array;
+  /** The logit of item `item` (index into `itemIds`) with step `e` hidden. */
+  logit(e: number, item: number): number;
+}
+
 /** A named float32 tensor: the unit of checkpoints and of federated updates. */
 export interface NamedWeight {
   name: string;
@@ -114,13 +126,12 @@ export interface SequenceRecommender {
    */
   scoreBatch(histories: readonly (readonly HistoryStep[])[]): ScoredItems[];
   /**
-   * `score(history)`, and the scores with each of the newest `count` readable steps hidden in
-   * turn (`without[e]` hides step `used − steps + e`), in one pass that recomputes only the newest
-   * positions: what explanations measure each event's contribution with. A hidden step keeps its
-   * slot (positions do not shift), so `without` approximates scoring the history with that event
-   * deleted.
+   * `score(history)`, and the logits with each of the newest `count` readable steps hidden in
+   * turn, in one pass that recomputes only the newest positions: what explanations measure each
+   * event's contribution with. A hidden step keeps its slot (positions do not shift), so this
+   * approximates scoring the history with that event deleted.
    */
-  scoreOcclusions(history: readonly HistoryStep[], count: number): { scored: ScoredItems; without: ScoredItems[]; steps: number };
+  scoreOcclusions(history: readonly HistoryStep[], count: number): { scored: ScoredItems; hidden: OcclusionScores };
   /**
    * What the engine ranks by: the probability of each item next, the Transformer's softmax blended
    * with the item neighbours' co-visitation distribution (shop-wide table plus the transitions in
@@ -128,6 +139,12 @@ export interface SequenceRecommender {
    * already called.
    */
   probabilities(history: readonly HistoryStep[], scored?: ScoredItems): Float32Array;
+  /**
+   * `probabilities(history)` at a few `items` only (indices into `itemIds`), from logits read by
+   * `logit` and their normaliser: what explanations need for each hidden-step variant, without
+   * building a catalogue-sized array per variant.
+   */
+  probabilitiesAt(history: readonly HistoryStep[], items: readonly number[], logit: (item: number) => number, logSumExp: number): Float32Array;
   /** The shop-wide item-neighbour table, when the model came with one (hearth-train). */
   readonly neighbours: ItemNeighbours | null;
   /** Attaches (or removes) a neighbour table; its rows must be this model's vocabulary rows. */

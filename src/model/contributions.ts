@@ -26,17 +26,17 @@ export interface Contributions {
  * ```
  */
 export function contributions(model: SequenceRecommender, read: readonly HistoryStep[], count: number, pick: (probabilities: Float32Array, scored: ScoredItems) => readonly number[]): Contributions & { rows: readonly number[] } {
-  const { scored, without } = model.scoreOcclusions(read, count);
+  const { scored, hidden } = model.scoreOcclusions(read, count);
   const probabilities = model.probabilities(read, scored);
   const rows = pick(probabilities, scored);
-  const steps = read.slice(read.length - without.length);
-  const drops = rows.map(() => new Float32Array(without.length));
-  without.forEach((hidden, e) => {
-    const variant = read.filter((_, i) => i !== read.length - without.length + e);
-    const p = model.probabilities(variant, hidden);
+  const steps = read.slice(read.length - hidden.steps);
+  const drops = rows.map(() => new Float32Array(hidden.steps));
+  for (let e = 0; e < hidden.steps; e++) {
+    const variant = read.filter((_, i) => i !== read.length - hidden.steps + e);
+    const p = model.probabilitiesAt(variant, rows, (item) => hidden.logit(e, item), hidden.logSumExp[e] as number);
     rows.forEach((row, c) => {
-      (drops[c] as Float32Array)[e] = Math.log(Math.max(1e-30, probabilities[row] as number)) - Math.log(Math.max(1e-30, p[row] as number));
+      (drops[c] as Float32Array)[e] = Math.log(Math.max(1e-30, probabilities[row] as number)) - Math.log(Math.max(1e-30, p[c] as number));
     });
-  });
+  }
   return { probabilities, steps, drops, rows };
 }

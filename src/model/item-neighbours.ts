@@ -137,6 +137,19 @@ export class ItemNeighbours {
    */
   score(history: ArrayLike<number>, out: Float32Array): number {
     out.fill(0);
+    return this.visit(history, (row, value) => {
+      if (row < out.length) out[row] = (out[row] as number) + value;
+    });
+  }
+
+  /** {@link score} as a sparse map (row → score), for when only a few rows are wanted. */
+  scoreSparse(history: ArrayLike<number>): { scores: Map<number, number>; total: number } {
+    const scores = new Map<number, number>();
+    const total = this.visit(history, (row, value) => scores.set(row, (scores.get(row) ?? 0) + value));
+    return { scores, total };
+  }
+
+  private visit(history: ArrayLike<number>, add: (row: number, value: number) => void): number {
     const n = history.length;
     let local: Map<number, Map<number, number>> | null = null;
     let total = 0;
@@ -145,9 +158,9 @@ export class ItemNeighbours {
       const weight = 1 / k;
       if (source >= 1 && source < this.rows) {
         for (let i = this.offsets[source] as number; i < (this.offsets[source + 1] as number); i++) {
-          const add = (this.counts[i] as number) * weight;
-          out[this.ids[i] as number]! += add;
-          total += add;
+          const value = (this.counts[i] as number) * weight;
+          add(this.ids[i] as number, value);
+          total += value;
         }
       }
       if (n > 1) {
@@ -159,8 +172,7 @@ export class ItemNeighbours {
         const own = local.get(source);
         if (own) {
           for (const [id, c] of own) {
-            if (id >= out.length) continue;
-            out[id]! += c * weight;
+            add(id, c * weight);
             total += c * weight;
           }
         }

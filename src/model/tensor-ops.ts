@@ -22,6 +22,8 @@ let lookupImpl: Lookup | undefined;
  * ```
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  // No gradient is being recorded (serving): the plain op, without the custom-gradient scope (~60 µs a call on wasm).
+  if (!tf.engine().isTapeOn()) return tf.gather(table, ids);
   // Created lazily so that importing this module does nothing.
   lookupImpl ??= tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [table, ids, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
@@ -61,6 +63,7 @@ function transposeLast(x: tf.Tensor): tf.Tensor {
  * ```
  */
 export function fastMatMul<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
+  if (!tf.engine().isTapeOn()) return tf.matMul(a, b) as T;
   matMulImpl ??= tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, b, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([a, b]);

@@ -158,18 +158,21 @@ describe('recommender (wasm)', () => {
     // Without position embeddings, hiding a step from attention is the same as deleting it.
     model.setWeights(model.getWeights().map((w) => (w.name === 'recommender/position_embedding' ? { ...w, values: new Float32Array(w.values.length) } : w)));
     const h = history([1, 5, 2, 7, 3, 9]);
-    const { scored, without, steps } = model.scoreOcclusions(h, 4);
-    expect(steps).toBe(4);
+    const { scored, hidden } = model.scoreOcclusions(h, 4);
+    expect(hidden.steps).toBe(4);
+    expect(hidden.used).toBe(5);
     expect(Array.from(scored.scores)).toEqual(Array.from(model.score(h).scores));
-    const reference = model.scoreBatch(without.map((_, e) => h.filter((_, i) => i !== 2 + e)));
-    without.forEach((w, e) => {
-      expect(w.used).toBe(5);
-      w.scores.forEach((v, j) => expect(v).toBeCloseTo(reference[e]?.scores[j] as number, 4));
+    const reference = model.scoreBatch(Array.from({ length: 4 }, (_, e) => h.filter((_, i) => i !== 2 + e)));
+    reference.forEach((r, e) => {
+      r.scores.forEach((v, j) => expect(hidden.logit(e, j)).toBeCloseTo(v, 4));
+      const lse = Math.log(r.scores.reduce((sum, v) => sum + Math.exp(v), 0));
+      expect(hidden.logSumExp[e]).toBeCloseTo(lse, 4);
     });
-    // More steps asked for than the history has: every step, and a one-step history hides to nothing.
-    expect(model.scoreOcclusions(h, 50).steps).toBe(6);
-    const single = model.scoreOcclusions(history([4]), 8);
-    expect(single.without.map((w) => w.used)).toEqual([0]);
+    // More steps asked for than the history has: every step; a one-step history hides to nothing (uniform).
+    expect(model.scoreOcclusions(h, 50).hidden.steps).toBe(6);
+    const single = model.scoreOcclusions(history([4]), 8).hidden;
+    expect(single.used).toBe(0);
+    expect(single.logSumExp[0]).toBeCloseTo(Math.log(items.length), 4);
     model.dispose();
   });
 
