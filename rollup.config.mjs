@@ -6,6 +6,7 @@ import nodeResolve from '@rollup/plugin-node-resolve';
 import commonjs from '@rollup/plugin-commonjs';
 import terser from '@rollup/plugin-terser';
 import esbuild from 'rollup-plugin-esbuild';
+import MagicString from 'magic-string';
 
 const require = createRequire(import.meta.url);
 const pkg = require('./package.json');
@@ -46,6 +47,24 @@ function copyWasmBinaries() {
   };
 }
 
+/**
+ * No Node globals in browser bundles. Emscripten's glue in tfjs-backend-wasm reads `__filename` and
+ * `__dirname` behind `typeof` checks; webpack 5 evaluates those checks at build time as if in Node
+ * (its default `node` option) and leaves the names undefined, so the worker died with
+ * "__filename is not defined" in every webpack app. In a browser both are undefined anyway.
+ */
+function noNodeGlobals() {
+  return {
+    name: 'no-node-globals',
+    transform(code, id) {
+      if (!/\b__(filename|dirname)\b/.test(code)) return null;
+      const out = new MagicString(code);
+      for (const match of code.matchAll(/\b__(filename|dirname)\b/g)) out.overwrite(match.index, match.index + match[0].length, '(void 0)');
+      return { code: out.toString(), map: out.generateMap({ hires: true, source: id }) };
+    },
+  };
+}
+
 function config({ input, file, format, name, bundle, minify, target, banner, split }) {
   const browser = target === 'browser';
   return {
@@ -64,6 +83,7 @@ function config({ input, file, format, name, bundle, minify, target, banner, spl
       // ES2022 for browsers: native class fields (Chrome 72, Firefox 69, Safari 14 — older than the
       // module workers and CompressionStream Hearth needs anyway), ~200 bytes less in the 8 KB tag.
       esbuild({ target: browser ? 'es2022' : 'node20', loaders: { '.js': false }, tsconfig: 'tsconfig.json' }),
+      browser && noNodeGlobals(),
       minify && terser({ format: { comments: false }, compress: { passes: 2 } }),
       file === 'dist/hearth.worker.js' && copyWasmBinaries(),
     ].filter(Boolean),

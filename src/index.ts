@@ -4,6 +4,7 @@
  */
 import { createHearth } from './hearth/create-hearth.js';
 import { runtime } from './hearth/runtime-bundle.js';
+import { validateCatalog } from './store/catalog-validation.js';
 import type { HearthOptions } from './config.js';
 import type { Hearth } from './hearth/types.js';
 
@@ -23,7 +24,7 @@ export { EVENT_TYPES } from './tracker/event-types.js';
  * ```
  */
 export function init(options?: HearthOptions): Hearth {
-  return createHearth(options, { loadRuntime: () => Promise.resolve(runtime) });
+  return createHearth(options, { loadRuntime: () => Promise.resolve(runtime), validateCatalog });
 }
 
 export type { HearthOptions, AutocaptureOptions } from './config.js';

@@ -103,7 +103,10 @@ function run(hearth: Hearth, raw: unknown): void {
     else if (name === 'flush') hearth.flush().catch(report);
     else if (name === 'forget') hearth.forget().catch(report);
     else if (name === 'on') hearth.on(a as 'event', b as never);
-    else if (name !== 'init') throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, init');
+    // The callbacks are the page's: what they throw is reported like a failed command.
+    else if (name === 'ready') hearth.ready.then(() => (a as (hearth: LiveHearth) => void)(live!)).catch(report);
+    else if (name === 'recommend') hearth.recommend(a as never).then(b as never, (error: unknown) => (b as (items: [], error: unknown) => void)([], error)).catch(report);
+    else if (name !== 'init') throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, ready, recommend, init');
     else if (live) warn('Hearth is already initialised; ["init"] was skipped.');
   } catch (error) {
     report(error);
@@ -163,6 +166,19 @@ function start(options: HearthOptions): void {
   }
 }
 
+/**
+ * The tag's options overlaid with a queued `['init', options]`, one level deep: a queued
+ * `engine: { autoTrain: false }` keeps the tag's `data-model-url`.
+ */
+export function merge(fromTag: HearthOptions, queued: HearthOptions | undefined): HearthOptions {
+  const out: Record<string, unknown> = { ...fromTag };
+  for (const [key, value] of Object.entries(queued ?? {})) {
+    const base = out[key];
+    out[key] = base && value && typeof base === 'object' && typeof value === 'object' && !Array.isArray(value) ? { ...base, ...value } : value;
+  }
+  return out as HearthOptions;
+}
+
 function autoInit(tag: HTMLScriptElement): void {
   const fromTag = optionsFromAttributes(tag.dataset);
   if (tag.dataset.autoInit !== 'false') {
@@ -174,7 +190,7 @@ function autoInit(tag: HTMLScriptElement): void {
   const initOf = (raw: unknown): HearthOptions | undefined => {
     try {
       const command = commandOf(raw);
-      return command?.[0] === 'init' ? { ...fromTag, ...((command[1] as HearthOptions | undefined) ?? {}) } : undefined;
+      return command?.[0] === 'init' ? merge(fromTag, command[1] as HearthOptions | undefined) : undefined;
     } catch (error) {
       // A hostile init command is skipped; a later one may still start Hearth.
       warn('A queued ["init"] could not be read and was skipped.', error);

@@ -14,11 +14,18 @@ import type { EngineInfo, Recommendation, TrainingProgress } from './types.js';
 import type { EngineWorkerApi, EngineWorkerInit } from './worker-api.js';
 import type { FederatedRoundResult } from '../federated/client.js';
 import { fallbackRecommend, fallbackTrending } from './page-fallback.js';
+import { workerSignalOf } from './worker-signals.js';
+import { diagnoseWorkerLoad, startModuleWorker } from './worker-launch.js';
 
 /** A call that gets no answer in this time counts as a crash (training and rounds are exempt). */
 const CALL_TIMEOUT_MS = 30_000;
 /** Starting includes the first-run backend measurement and restoring checkpoints. */
 const START_TIMEOUT_MS = 90_000;
+/**
+ * A worker that has not evaluated its bundle by now counts as failed. Failures that report
+ * themselves (a 404, a script error, a refused cross-origin load) are seen at once, not after this.
+ */
+const LOAD_TIMEOUT_MS = 30_000;
 /** How often, at most, the client offers the worker idle time for automatic training. */
 const IDLE_PERIOD_MS = 60_000;
 
@@ -80,13 +87,18 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
     return undefined;
   };
 
+  /** The URL the worker was started from, for error messages (undefined: a bundler's rewrite). */
+  let startedFrom: string | undefined;
   const makeWorker = (): Worker => {
     const url = workerUrl();
+    startedFrom = url === undefined ? undefined : String(url);
     if (config.createWorker) return config.createWorker(url ?? 'hearth.worker.js');
     if (config.engine.workerUrl || !canUseImportMetaUrl()) {
       if (!url) throw new HearthError('engine_unavailable', 'No worker URL: set engine.workerUrl');
-      return new Worker(url, { type: 'module' });
+      // From a CDN (another origin) through a same-origin blob: shim; see worker-launch.ts.
+      return startModuleWorker(String(url), pageWindow()?.location.href);
     }
+    startedFrom = new URL('./hearth.worker.js', import.meta.url).href;
     // The literal pattern that bundlers (Vite, webpack 5, Parcel) recognise and bundle: this file
     // ships as dist/hearth.js or dist/hearth.runtime.js, next to dist/hearth.worker.js.
     return new Worker(new URL('./hearth.worker.js', import.meta.url), { type: 'module' });
@@ -118,12 +130,30 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
     let crash: (error: Error) => void = () => undefined;
     const crashed = new Promise<never>((_, reject) => (crash = reject));
     crashed.catch(() => undefined);
+    let loaded = false;
+    let loadTimer: ReturnType<typeof setTimeout> | undefined;
+    const from = startedFrom;
     const onError = (event: Event): void => {
-      const message = (event as ErrorEvent).message || 'the worker failed to load or crashed';
-      crash(new WorkerCrash(message));
+      clearTimeout(loadTimer);
+      const message = (event as ErrorEvent).message;
+      if (message) crash(new WorkerCrash(message));
+      else if (loaded) crash(new WorkerCrash('the worker crashed'));
+      // A module worker that did not load says nothing about why: find out.
+      else void diagnoseWorkerLoad(from, pageWindow()?.location.href).then((why) => crash(new WorkerCrash(why)));
     };
     worker.addEventListener('error', onError);
     worker.addEventListener('messageerror', onError);
+    worker.addEventListener('message', (event: MessageEvent) => {
+      const signal = workerSignalOf(event.data);
+      if (!signal) return;
+      clearTimeout(loadTimer);
+      if (signal.hearthWorker === 'loaded') loaded = true;
+      else crash(new WorkerCrash(`the engine worker failed while loading: ${signal.message}`));
+    });
+    if (!config.createWorker) {
+      loadTimer = setTimeout(() => crash(new WorkerCrash(`the engine worker${from ? ` (${from})` : ''} did not load in ${LOAD_TIMEOUT_MS / 1000} s`)), LOAD_TIMEOUT_MS);
+    }
+    crashed.catch(() => clearTimeout(loadTimer));
     const api = wrap<EngineWorkerApi>(worker);
     const started = withTimeout(api.start(init(), emit), START_TIMEOUT_MS, crashed, 'engine start').then(() => undefined);
     started.catch(() => undefined);
@@ -274,7 +304,10 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        return await call('train', (api) => api.train(config.consent()), async () => ({ recommenderLoss: null, intentLoss: null }), null);
+        return await call('train', (api) => api.train(config.consent()), async () => {
+          // Training cannot fall back to anything: say why it did not happen.
+          throw new HearthError('engine_unavailable', `Cannot train: ${fallbackReason ?? 'the engine was disposed.'}`);
+        }, null);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }

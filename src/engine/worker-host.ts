@@ -15,8 +15,11 @@ import { EngineCore, type BackendReport } from './engine-core.js';
 import { BACKEND_META, chooseBackend } from './backend.js';
 
 export interface WorkerHostOptions {
-  /** The worker script's own URL (`self.location.href`): `wasm/` next to it is the default wasm path. */
-  selfUrl: string;
+  /**
+   * Where tfjs's `.wasm` files are when `engine.wasmPath` is not set: by file name, found by the
+   * worker entry with `new URL(…, import.meta.url)` so that bundlers emit them with the worker.
+   */
+  wasmFiles: () => Record<string, string>;
   /** Backends loaded on demand (their own chunks). */
   load?: Partial<Record<BackendName, () => Promise<unknown>>>;
 }
@@ -53,7 +56,7 @@ function measurer(init: EngineWorkerInit): { measure: () => Promise<void>; dispo
 /**
  * @example
  * ```ts
- * expose(createWorkerHost({ selfUrl: self.location.href, load: { webgl: () => import('@tensorflow/tfjs-backend-webgl') } }));
+ * expose(createWorkerHost({ wasmFiles: () => ({ 'tfjs-backend-wasm-simd.wasm': new URL('./wasm/tfjs-backend-wasm-simd.wasm', import.meta.url).href }), load: { webgl: () => import('@tensorflow/tfjs-backend-webgl') } }));
  * ```
  */
 export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
@@ -103,7 +106,7 @@ export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
     tf.env().set('PROD', true);
     if (!wasmPathSet) {
       // Before any backend starts: the wasm backend cannot be re-pointed once it has tried to load.
-      setWasmPaths(init.engine.wasmPath ?? new URL('wasm/', host.selfUrl).href);
+      setWasmPaths(init.engine.wasmPath ?? host.wasmFiles());
       wasmPathSet = true;
     }
     const store = await openEngineStore(init);

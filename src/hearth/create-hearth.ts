@@ -4,10 +4,9 @@
  * before that wait for it; tracked events wait in memory.
  */
 import { resolveOptions, type HearthOptions } from '../config.js';
-import { HearthError, readPageData } from '../errors.js';
+import { HearthError, describeError, readPageData } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../logger.js';
 import { browserWindow, globalPrivacyControl } from '../env.js';
-import { validateCatalog } from '../store/catalog-validation.js';
 import type { TrainingProgress } from '../engine/types.js';
 import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from '../consent/consent.js';
 import { Tracker } from '../tracker/tracker.js';
@@ -32,6 +31,11 @@ export interface HearthDeps {
   /** URL of the Hearth script (script-tag builds), handed to the engine to find its worker. */
   scriptUrl?: string;
   fetch?: typeof fetch;
+  /**
+   * Checks an inline catalog at once (`invalid_catalog`), as the npm entry does. The script tag
+   * passes none, to stay within its size budget: its runtime checks the catalog when it loads.
+   */
+  validateCatalog?: (items: unknown) => unknown;
   /** Runs maintenance when the browser is idle (default: requestIdleCallback, else a 5 s timer). */
   scheduleIdle?: (fn: () => void) => () => void;
 }
@@ -48,7 +52,7 @@ export interface HearthDeps {
  */
 export function createHearth(input: HearthOptions | undefined, deps: HearthDeps): Hearth {
   const options = resolveOptions(input);
-  const checkCatalog = (items: unknown): void => void readPageData('invalid_catalog', 'The catalog', () => validateCatalog(items));
+  const checkCatalog = (items: unknown): void => void readPageData('invalid_catalog', 'The catalog', () => deps.validateCatalog?.(items));
   if (Array.isArray(options.catalog)) checkCatalog(options.catalog);
   const logger: Logger = options.debug ? createLogger(() => true) : silentLogger;
   const win = deps.window === undefined ? browserWindow() : (deps.window ?? undefined);
@@ -174,6 +178,8 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     scheduleIdle: deps.scheduleIdle,
   };
 
+  /** Why the runtime did not load, for `engine.info()` and the rejections of calls that need it. */
+  let unavailable = '';
   const ready: Promise<void> = (async () => {
     try {
       const runtime = await deps.loadRuntime();
@@ -181,6 +187,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
       if (destroyed) started.stop();
       else session = started;
     } catch (error) {
+      unavailable = `Hearth could not load its runtime, hearth.runtime.js (${describeError(error)}); served from another origin, its files need Access-Control-Allow-Origin`;
       logger.warnOnce('runtime-unavailable', 'Hearth could not load its storage; events stay in memory for this page.', error);
       tracker.attach(undefined, undefined);
       return;
@@ -192,7 +199,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
   const runtime = async (): Promise<RuntimeSession> => {
     if (destroyed) throw new HearthError('not_initialised', 'This Hearth instance was destroyed; call init() again.');
     await ready;
-    if (!session) throw new HearthError('storage_unavailable', 'Hearth could not load its runtime (hearth.runtime.js); only tracking in memory works.');
+    if (!session) throw new HearthError('engine_unavailable', unavailable);
     return session;
   };
 
@@ -238,7 +245,12 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     trending: async (k) => (await runtime()).trending(k),
     intent: async () => (await runtime()).intent(),
     engine: {
-      info: async () => (await runtime()).info(),
+      async info() {
+        await ready;
+        return session || destroyed
+          ? (await runtime()).info()
+          : { status: 'fallback', backend: null, backendReason: unavailable, adapter: null, parameters: { recommender: 0, intent: 0 }, lastTrainedAt: null, lastLoss: null, globalModelVersion: null, fallbackReason: unavailable };
+      },
       train: async (trainOptions) => (await runtime()).train(trainOptions),
       onProgress(listener) {
         if (typeof listener !== 'function') throw new HearthError('invalid_argument', 'engine.onProgress(listener) needs a function');

@@ -3,6 +3,7 @@
  * answer is empty or neutral, and `info()` says why.
  */
 import type { EngineClient } from '../engine/client-contract.js';
+import { HearthError } from '../errors.js';
 
 export function fallbackEngine(reason: string): EngineClient {
   const none = async () => [];
@@ -22,7 +23,9 @@ export function fallbackEngine(reason: string): EngineClient {
       globalModelVersion: null,
       fallbackReason: reason,
     }),
-    train: async () => ({ recommenderLoss: null, intentLoss: null }),
+    train: async () => {
+      throw new HearthError('engine_unavailable', `Cannot train: ${reason}`);
+    },
     onProgress: () => () => undefined,
     federatedRound: async () => ({ status: 'skipped', reason }),
     lastUpload: async () => null,

@@ -2,7 +2,7 @@
  * The runtime: the store, the engine client, autocapture, the dataLayer bridge and the query API,
  * started for one Hearth instance. See `runtime.ts` for why it is a separate half.
  */
-import { HearthError } from '../errors.js';
+import { HearthError, readPageData } from '../errors.js';
 import { validateCatalog } from '../store/catalog-validation.js';
 import type { OpenStoreOptions } from '../store/open-store.js';
 import type { MaintenanceLockOptions } from '../store/maintenance-lock.js';
@@ -138,7 +138,11 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
 
   const background = (): void => {
     if (Array.isArray(options.catalog)) {
-      store.replaceCatalog(validateCatalog(options.catalog)).catch((error: unknown) => logger.warnOnce('catalog', 'Could not store the catalog.', error));
+      const items = options.catalog;
+      // The script tag leaves checking an inline catalog to here (see HearthDeps.validateCatalog).
+      Promise.resolve()
+        .then(() => store.replaceCatalog(validateCatalog(items)))
+        .catch((error: unknown) => logger.warnOnce('catalog', 'Could not store the catalog.', error));
     } else if (typeof options.catalog === 'string') {
       const url = win ? new URL(options.catalog, win.location.href).href : options.catalog;
       parts
@@ -254,7 +258,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       }
     },
     async setCatalog(items) {
-      await store.replaceCatalog(validateCatalog(items));
+      await store.replaceCatalog(readPageData('invalid_catalog', 'The catalog', () => validateCatalog(items)));
       engine?.catalogChanged();
     },
     async recommend(raw) {

@@ -373,7 +373,8 @@ describe('the Hearth object', () => {
     await hearth.ready;
     await hearth.flush();
     expect(seen).toHaveLength(1);
-    await expect(hearth.recommend()).rejects.toMatchObject({ code: 'storage_unavailable' });
+    await expect(hearth.recommend()).rejects.toMatchObject({ code: 'engine_unavailable', message: expect.stringContaining('hearth.runtime.js (Error: 404)') });
+    expect(await hearth.engine.info()).toMatchObject({ status: 'fallback', fallbackReason: expect.stringContaining('Access-Control-Allow-Origin') });
   });
 
   it('keeps working when IndexedDB fails, and hands the in-memory events to the engine', async () => {
