@@ -160,7 +160,7 @@ function resolveEngine(value: unknown): EngineOptions {
   }
   for (const key of ['workerUrl', 'wasmPath', 'modelUrl', 'intentModelUrl'] as const) {
     const url = engine[key];
-    if (url !== undefined && typeof url !== 'string' && !(typeof URL !== 'undefined' && url instanceof URL)) {
+    if (url !== undefined && typeof url !== 'string' && !(typeof (url as { href?: unknown } | null)?.href === 'string')) {
       fail(`engine.${key} must be a URL string, got ${show(url)}`);
     }
   }

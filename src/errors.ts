@@ -60,10 +60,10 @@ export class HearthError extends Error {
  *
  * @example
  * ```ts
- * if (hasErrorCode(error, 'unknown_item')) showFallback()
+ * if (hasErrorCode(error, 'unknown_item')) showFallback(error.message) // `error` is a HearthError here
  * ```
  */
-export function hasErrorCode(error: unknown, code: HearthErrorCode): boolean {
+export function hasErrorCode<C extends HearthErrorCode>(error: unknown, code: C): error is HearthError & { readonly code: C } {
   return errorCodeOf(error) === code;
 }
 

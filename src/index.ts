@@ -32,6 +32,7 @@ export type { Hearth, HearthConsent, TrainResult } from './hearth/types.js';
 export type { HearthErrorCode } from './errors.js';
 export type { EventType, EventItem, TrackEvent, StoredEvent } from './tracker/event-types.js';
 export type { ConsentMode, ConsentScope } from './consent/consent.js';
+export type { AbortSignalLike, UrlLike } from './platform-types.js';
 export type { CatalogItem, ConsentState, ExportedData, RetentionPolicy } from './store/types.js';
 export type {
   RecommendOptions,

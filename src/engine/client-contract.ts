@@ -12,6 +12,7 @@ import type { FederatedOptions } from '../federated/options.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
 import type { EngineOptions } from './options.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from './types.js';
+import type { AbortSignalLike } from '../platform-types.js';
 
 export interface EngineClientConfig {
   /** The IndexedDB database name the tracker writes to; the worker opens the same one. */
@@ -53,11 +54,11 @@ export interface EngineClient {
   intent(recent: readonly StoredEvent[]): Promise<IntentScore>;
   info(): Promise<EngineInfo>;
   /** Trains now (also runs by itself at idle time when `engine.autoTrain` is on). */
-  train(options?: { signal?: AbortSignal }): Promise<{ recommenderLoss: number | null; intentLoss: number | null }>;
+  train(options?: { signal?: AbortSignalLike }): Promise<{ recommenderLoss: number | null; intentLoss: number | null }>;
   /** Subscribes to training progress; returns the unsubscribe function. */
   onProgress(listener: (progress: TrainingProgress) => void): () => void;
   /** Runs one federated round now, if configured and every gate is open. */
-  federatedRound(options?: { signal?: AbortSignal }): Promise<FederatedRoundResult>;
+  federatedRound(options?: { signal?: AbortSignalLike }): Promise<FederatedRoundResult>;
   /** Exactly what the last federated upload sent, or null. */
   lastUpload(): Promise<UploadRecord | null>;
   /** The catalog changed (setCatalog or feed refresh): rebuild item tables on the next call. */

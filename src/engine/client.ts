@@ -82,7 +82,8 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
 
   const workerUrl = (): URL | string | undefined => {
     const win = pageWindow();
-    if (config.engine.workerUrl) return win ? new URL(String(config.engine.workerUrl), win.location.href) : config.engine.workerUrl;
+    const given = config.engine.workerUrl;
+    if (given) return win ? new URL(typeof given === 'string' ? given : given.href, win.location.href) : typeof given === 'string' ? given : given.href;
     if (config.scriptUrl) return new URL('hearth.worker.js', config.scriptUrl);
     return undefined;
   };

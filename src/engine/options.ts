@@ -1,12 +1,13 @@
 import type { RecommenderConfig, IntentConfig } from '../model/contract.js';
 import type { BackendName } from './types.js';
+import type { UrlLike } from '../platform-types.js';
 
 /** Engine options of `init({ engine })`. Owned by the engine; extend here. */
 export interface EngineOptions {
   /** Turn the on-device engine off entirely (recommendations fall back to trending/catalog). */
   enabled?: boolean;
   /** Where the worker bundle lives; default: `hearth.worker.js` next to the Hearth script. */
-  workerUrl?: string | URL;
+  workerUrl?: string | UrlLike;
   /**
    * Where tfjs's `.wasm` files live (a folder URL, resolved against the page); default: `wasm/`
    * next to the worker. When a bundler (Vite, webpack) re-emits the worker under its own asset

@@ -16,6 +16,7 @@ import type { ExportedData } from '../store/types.js';
 import type { EngineInfo, IntentScore, Recommendation, TrainingProgress } from '../engine/types.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
 import type { TrainResult } from './types.js';
+import type { AbortSignalLike } from '../platform-types.js';
 
 /** What the core hands the runtime. */
 export interface HearthContext {
@@ -62,8 +63,8 @@ export interface RuntimeSession {
   recentlyViewed(k: unknown): Promise<Recommendation[]>;
   intent(): Promise<IntentScore>;
   info(): Promise<EngineInfo>;
-  train(options?: { signal?: AbortSignal }): Promise<TrainResult>;
-  federatedRound(options?: { signal?: AbortSignal }): Promise<FederatedRoundResult>;
+  train(options?: { signal?: AbortSignalLike }): Promise<TrainResult>;
+  federatedRound(options?: { signal?: AbortSignalLike }): Promise<FederatedRoundResult>;
   lastUpload(): Promise<UploadRecord | null>;
   exportData(): Promise<ExportedData>;
   /** Resets the engine, then deletes the database; resolves when it is gone. */

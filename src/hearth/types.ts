@@ -6,6 +6,7 @@ import type { ConsentMode, ConsentScope } from '../consent/consent.js';
 import type { StoredEvent, TrackEvent } from '../tracker/event-types.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../engine/types.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
+import type { AbortSignalLike } from '../platform-types.js';
 
 export interface HearthConsent {
   /** The consent mode `init()` was given. */
@@ -55,11 +56,11 @@ export interface Hearth {
   intent(): Promise<IntentScore>;
   readonly engine: {
     info(): Promise<EngineInfo>;
-    train(options?: { signal?: AbortSignal }): Promise<TrainResult>;
+    train(options?: { signal?: AbortSignalLike }): Promise<TrainResult>;
     onProgress(listener: (progress: TrainingProgress) => void): () => void;
   };
   readonly federated: {
-    round(options?: { signal?: AbortSignal }): Promise<FederatedRoundResult>;
+    round(options?: { signal?: AbortSignalLike }): Promise<FederatedRoundResult>;
     lastUpload(): Promise<UploadRecord | null>;
   };
   /** Everything stored on this device, as JSON-serialisable data. */
