@@ -10,7 +10,8 @@ import MagicString from 'magic-string';
 
 const require = createRequire(import.meta.url);
 const pkg = require('./package.json');
-const runtimeDependencies = Object.keys(pkg.dependencies ?? {});
+// Left to npm in the 'none' outputs: dependencies, and the optional peers of the server and CLIs.
+const runtimeDependencies = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies });
 const isExternalDependency = (id) =>
   id.startsWith('node:') || runtimeDependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
 
@@ -48,18 +49,23 @@ function copyWasmBinaries() {
 }
 
 /**
- * No Node globals in browser bundles. Emscripten's glue in tfjs-backend-wasm reads `__filename` and
- * `__dirname` behind `typeof` checks; webpack 5 evaluates those checks at build time as if in Node
- * (its default `node` option) and leaves the names undefined, so the worker died with
- * "__filename is not defined" in every webpack app. In a browser both are undefined anyway.
+ * No Node globals or modules in browser bundles. tfjs's Node-only code paths (emscripten's glue in
+ * tfjs-backend-wasm, tfjs-core's Node platform) name `__filename`, `__dirname` and `require("fs")`,
+ * `require("node-fetch")`… behind run-time checks that are false in a browser. Bundlers that
+ * re-bundle the worker act on the names anyway: webpack 5 evaluates the `typeof __filename` checks
+ * at build time as if in Node and leaves the names undefined (the worker died with "__filename is not
+ * defined"), and Vite fails to resolve "node-fetch" in an app that does not have it. In a browser
+ * all of them are undefined, so that is what they become.
  */
+const NODE_ONLY = /\b__(?:filename|dirname)\b|\brequire\((["'])[^"'\n]+\1\)/g;
+
 function noNodeGlobals() {
   return {
     name: 'no-node-globals',
     transform(code, id) {
-      if (!/\b__(filename|dirname)\b/.test(code)) return null;
+      if (code.search(NODE_ONLY) < 0) return null;
       const out = new MagicString(code);
-      for (const match of code.matchAll(/\b__(filename|dirname)\b/g)) out.overwrite(match.index, match.index + match[0].length, '(void 0)');
+      for (const match of code.matchAll(NODE_ONLY)) out.overwrite(match.index, match.index + match[0].length, '(void 0)');
       return { code: out.toString(), map: out.generateMap({ hires: true, source: id }) };
     },
   };
