@@ -15,7 +15,7 @@ import type { EngineWorkerApi, EngineWorkerInit } from './worker-api.js';
 import type { FederatedRoundResult } from '../federated/client.js';
 import { fallbackRecommend, fallbackTrending } from './page-fallback.js';
 import { workerSignalOf } from './worker-signals.js';
-import { diagnoseWorkerLoad, startModuleWorker } from './worker-launch.js';
+import { diagnoseWorkerLoad, isCrossOrigin, startModuleWorker } from './worker-launch.js';
 
 /** A call that gets no answer in this time counts as a crash (training and rounds are exempt). */
 const CALL_TIMEOUT_MS = 30_000;
@@ -99,7 +99,14 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       // From a CDN (another origin) through a same-origin blob: shim; see worker-launch.ts.
       return startModuleWorker(String(url), pageWindow()?.location.href);
     }
-    startedFrom = new URL('./hearth.worker.js', import.meta.url).href;
+    // This module served as is from another origin (the tag's runtime on a CDN): the worker next to
+    // it can only start through the blob shim. Not a `new URL(…, import.meta.url)` expression, which
+    // a bundler would take for an asset to emit; under webpack `import.meta.url` is a file: URL.
+    const here = moduleUrl();
+    const sibling = `${here.slice(0, here.lastIndexOf('/') + 1)}hearth.worker.js`;
+    const page = pageWindow()?.location.href;
+    startedFrom = /^https?:/.test(here) ? sibling : undefined;
+    if (startedFrom && isCrossOrigin(sibling, page)) return startModuleWorker(sibling, page);
     // The literal pattern that bundlers (Vite, webpack 5, Parcel) recognise and bundle: this file
     // ships as dist/hearth.js or dist/hearth.runtime.js, next to dist/hearth.worker.js.
     return new Worker(new URL('./hearth.worker.js', import.meta.url), { type: 'module' });
@@ -357,6 +364,14 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       kill();
     },
   };
+}
+
+function moduleUrl(): string {
+  try {
+    return String(import.meta.url);
+  } catch {
+    return '';
+  }
 }
 
 function canUseImportMetaUrl(): boolean {

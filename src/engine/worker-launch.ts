@@ -25,6 +25,10 @@ export interface WorkerFactory {
   revokeObjectURL(url: string): void;
 }
 
+function browserFactory(): WorkerFactory {
+  return { Worker, createObjectURL: (blob) => URL.createObjectURL(blob), revokeObjectURL: (url) => URL.revokeObjectURL(url) };
+}
+
 /**
  * A module worker for `url`: directly when it is on the page's origin, else through a blob shim.
  *
@@ -33,7 +37,7 @@ export interface WorkerFactory {
  * const worker = startModuleWorker('https://cdn.example/hearth/hearth.worker.js', location.href);
  * ```
  */
-export function startModuleWorker(url: string, pageHref: string | undefined, factory: WorkerFactory = globalThis as unknown as WorkerFactory): Worker {
+export function startModuleWorker(url: string, pageHref: string | undefined, factory: WorkerFactory = browserFactory()): Worker {
   if (!isCrossOrigin(url, pageHref)) return new factory.Worker(url, { type: 'module' });
   const shim = factory.createObjectURL(new Blob([`import ${JSON.stringify(url)};\n`], { type: 'text/javascript' }));
   try {
