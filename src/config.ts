@@ -8,6 +8,7 @@ import type { CatalogItem, RetentionPolicy } from './store/types.js';
 import type { EngineOptions } from './engine/options.js';
 import type { FederatedOptions } from './federated/options.js';
 import { CONSENT_MODES, type ConsentMode } from './consent/consent.js';
+import { checkConsentPlatforms, type ConsentPlatformOptions } from './consent/platform-options.js';
 
 /** Which parts of autocapture run; every part is on unless set to false. */
 export interface AutocaptureOptions {
@@ -54,6 +55,11 @@ export interface HearthOptions {
   debug?: boolean;
   engine?: EngineOptions;
   federated?: FederatedOptions;
+  /**
+   * The shop's consent platforms that Hearth follows, so the shopper decides once: GA4 Consent Mode
+   * v2 and IAB TCF v2.2 (both on by default), each mapped to Hearth's scopes by an overridable table.
+   */
+  consentPlatforms?: ConsentPlatformOptions;
 }
 
 export interface ResolvedOptions {
@@ -68,6 +74,7 @@ export interface ResolvedOptions {
   debug: boolean;
   engine: EngineOptions;
   federated: FederatedOptions | undefined;
+  consentPlatforms: ConsentPlatformOptions | undefined;
 }
 
 const OPTION_KEYS = [
@@ -82,6 +89,7 @@ const OPTION_KEYS = [
   'debug',
   'engine',
   'federated',
+  'consentPlatforms',
 ] as const;
 const AUTOCAPTURE_KEYS = ['impressions', 'clicks', 'actions', 'productPage', 'search', 'pageViews'] as const;
 
@@ -220,5 +228,6 @@ function resolve(input: unknown): ResolvedOptions {
     debug: options.debug === true,
     engine: resolveEngine(options.engine),
     federated: resolveFederated(options.federated),
+    consentPlatforms: checkConsentPlatforms(options.consentPlatforms, fail),
   };
 }

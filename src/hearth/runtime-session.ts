@@ -12,7 +12,8 @@ import type { EngineClient, EngineClientConfig } from '../engine/client-contract
 import type { Recommendation } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { StoredEvent } from '../tracker/event-types.js';
-import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
+import { CONSENT_META_KEY, CONSENT_SCOPES, isConsentState } from '../consent/consent.js';
+import { watchConsentPlatforms, type PlatformSignal } from '../consent/consent-platforms.js';
 import { SESSION_META_KEY } from '../tracker/session.js';
 import { drainStashes, localStorageOf, STASH_PREFIX } from '../tracker/page-exit-stash.js';
 import { mergeEvents } from '../tracker/merge-events.js';
@@ -200,6 +201,31 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     }
   };
 
+  /** True while the decisions in force came from a Consent Mode default, not from the shopper. */
+  let byDefault = false;
+  const followPlatform = (signal: PlatformSignal): void => {
+    if (ctx.destroyed()) return;
+    const raw = consent.decisions();
+    if (!signal.kept && raw.updatedAt !== null && !byDefault) return; // A default never overrides a decision.
+    const changed = CONSENT_SCOPES.filter((scope) => signal.decisions[scope] !== undefined && raw[scope] !== signal.decisions[scope]);
+    if (changed.length === 0) return;
+    byDefault = !signal.kept;
+    for (const value of [true, false]) {
+      const scopes = changed.filter((scope) => signal.decisions[scope] === value);
+      if (scopes.length > 0) consent.decide(scopes, value);
+    }
+    logger.debug(`Consent from ${signal.source}${signal.kept ? '' : ' (default)'}: ${JSON.stringify(signal.decisions)}`);
+    if (signal.kept) {
+      ctx.mirrorConsent?.();
+      void saveConsent();
+    }
+    if (consent.personalise) tracker.releaseHeld().catch(() => undefined);
+    else if (changed.includes('personalise')) tracker.dropUnwritten();
+  };
+  const platforms = (): void => {
+    if (win) stops.push(watchConsentPlatforms(win as unknown as Record<string, unknown>, options.dataLayer, options.consentPlatforms, followPlatform, logger));
+  };
+
   for (const [name, step] of [
     ['background', background],
     ['page', page],
@@ -226,6 +252,15 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     return mergeEvents(stored, unwritten).slice(-MAX_RECENT);
   };
 
+  async function saveConsent(): Promise<void> {
+    try {
+      await store.setMeta(CONSENT_META_KEY, consent.decisions());
+      channel?.postMessage({ consent: consent.decisions() });
+    } catch (error) {
+      logger.warnOnce('consent-persist', 'Could not store the consent decision; it applies to this page only.', error);
+    }
+  }
+
   // Consent decided in one tab applies at once in the shop's other tabs (each reads it from the
   // store only at start). Nothing but the decision itself is broadcast, and only on this device.
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(`hearth-consent:${options.dbName}`) : undefined;
@@ -241,6 +276,13 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     stops.push(() => channel.close());
   }
 
+  // After the channel: a decision found in the dataLayer at once is saved and broadcast like any other.
+  try {
+    platforms();
+  } catch (error) {
+    logger.warnOnce('start-consent-platforms', "Hearth could not read the page's consent platforms; its own consent applies.", error);
+  }
+
   return {
     async resume() {
       // A destroyed store keeps working in memory only; a new grant after forget() persists again.
@@ -249,14 +291,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       store = await parts.openStore(openOptions);
       tracker.attach(store, undefined);
     },
-    async saveConsent() {
-      try {
-        await store.setMeta(CONSENT_META_KEY, consent.decisions());
-        channel?.postMessage({ consent: consent.decisions() });
-      } catch (error) {
-        logger.warnOnce('consent-persist', 'Could not store the consent decision; it applies to this page only.', error);
-      }
-    },
+    saveConsent,
     async setCatalog(items) {
       await store.replaceCatalog(readPageData('invalid_catalog', 'The catalog', () => validateCatalog(items)));
       engine?.catalogChanged();

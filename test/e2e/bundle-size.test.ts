@@ -11,7 +11,10 @@ const BUDGETS = [
   // The tag every storefront page loads: tracker, consent, validation, pre-init queue.
   { file: 'dist/hearth.iife.js', gzipBytes: 8 * 1024 },
   // Imported by the tag after load: the IndexedDB store, autocapture, the dataLayer bridge, the engine client.
-  { file: 'dist/hearth.runtime.js', gzipBytes: 20 * 1024 },
+  // 20 KB until issue 14 (19.1 KB measured); 22 KB since: the consent-platform bridges (GA4 Consent
+  // Mode, TCF: +0.9 KB), the worker's load diagnostics and CDN shim (+0.8 KB) made it 20.9 KB. It
+  // loads after the page, never blocks it.
+  { file: 'dist/hearth.runtime.js', gzipBytes: 22 * 1024 },
 ];
 
 function read(file: string): string {
