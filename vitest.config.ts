@@ -22,6 +22,20 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        // The tracker, engine and privacy suites again in Firefox ESR (WebDriver BiDi, see
+        // test/e2e/firefox.ts), after the other projects so that one browser runs at a time.
+        test: {
+          name: 'e2e-firefox',
+          include: ['test/e2e/tracker-browser.test.ts', 'test/e2e/engine-worker.test.ts', 'test/e2e/federated-privacy.test.ts'],
+          environment: 'node',
+          env: { HEARTH_BROWSER: 'firefox' },
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
-import { errorsOf, launchBrowser, REPO_ROOT, startStaticServer, type Browser, type StaticServer } from './harness.js';
+import { errorsOf, launchBrowser, REPO_ROOT, startStaticServer, type Browser, type StaticServer, BROWSER } from './harness.js';
 
 let site: StaticServer;
 let browser: Browser;
@@ -69,7 +69,7 @@ const seed = `
   await store.appendEvents(events);
 `;
 
-describe('engine worker in Chromium', () => {
+describe(`engine worker in ${BROWSER}`, () => {
   test('starts, chooses a backend and says why, trains on stored events, recommends with explanations', async () => {
     const page = await openPage();
     const result = await page.evaluate(

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT, type Browser, type StaticServer } from './harness.js';
+import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT, type Browser, type StaticServer, BROWSER } from './harness.js';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
 import { withManifest, weightsToBuffer } from '../../src/federated/tfjs-format.js';
 import type { StoredEvent } from '../../src/tracker/event-types.js';
@@ -97,7 +97,7 @@ function secrets(): string[] {
   return [...out];
 }
 
-describe('federated round privacy in Chromium', () => {
+describe(`federated round privacy in ${BROWSER}`, () => {
   it('sends only the update and round identifiers, only to the configured server', async () => {
     const page = await browser.newPage();
     await page.goto(`${site.origin}/fl-privacy.html`);

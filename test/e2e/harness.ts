@@ -7,9 +7,12 @@ import { readFile, stat, mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
+import { launchFirefox } from './firefox.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM_PATH = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
+/** The browser the suites run in: Chromium, or Firefox ESR for the e2e-firefox project. */
+export const BROWSER: 'chromium' | 'firefox' = process.env.HEARTH_BROWSER === 'firefox' ? 'firefox' : 'chromium';
 export const ARTIFACTS_DIR = join(REPO_ROOT, 'test-results');
 
 const MIME: Record<string, string> = {
@@ -103,10 +106,21 @@ export interface Browser {
 }
 
 /**
- * Launches headless Chromium with a fresh profile. Console errors and page errors are collected
+ * Launches headless Chromium (or Firefox ESR, see firefox.ts) with a fresh profile. Console errors and page errors are collected
  * per page in `pageErrors` so tests can assert a clean console.
  */
 export async function launchBrowser(options: { extraArgs?: string[] } = {}): Promise<Browser> {
+  if (BROWSER === 'firefox') {
+    const firefox = await launchFirefox();
+    return {
+      ...firefox,
+      async newPage() {
+        const page = await firefox.newPage();
+        attachErrorCollector(page);
+        return page;
+      },
+    };
+  }
   const profile = await mkdtemp(join(tmpdir(), 'hearth-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,

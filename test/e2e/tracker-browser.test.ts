@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { errorsOf, launchBrowser, requestsOutside, screenshot, startStaticServer, type Browser, type StaticServer } from './harness.js';
+import { errorsOf, launchBrowser, requestsOutside, screenshot, startStaticServer, type Browser, type StaticServer, BROWSER } from './harness.js';
 
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'none'";
 
@@ -65,7 +65,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-describe('the script tag in Chromium', () => {
+describe(`the script tag in ${BROWSER}`, () => {
   it('replays the queue, records clicks on marked products and actions, and they are in IndexedDB', async () => {
     const page = await browser.newPage();
     const violations: string[] = [];
