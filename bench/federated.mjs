@@ -57,7 +57,7 @@ await build({
     contents: `
       export { runFederatedRound } from './src/federated/client.ts';
       export { decodeUpdate, encodeUpdate } from './src/federated/wire.ts';
-      export { withManifest, weightsToBuffer } from './src/federated/tfjs-format.ts';
+      export { withManifest, weightsToBuffer } from './src/protocol/model-file.ts';
       export { subtractWeights } from './src/federated/update-math.ts';
       export { createAggregationServer } from './src/server/index.ts';`,
     resolveDir: REPO,
@@ -296,7 +296,7 @@ const sasrecBytes = [];
 if (!args['skip-sasrec'] && Date.now() - started < budgetMs * 0.95) try {
   const MODEL_LIB = join(REPO, 'node_modules/.cache/hearth-bench/model-lib.mjs');
   await build({
-    stdin: { contents: `export { createRecommender } from './src/model/index.ts'; export { setupNodeRuntime } from './src/model/node-runtime.ts';`, resolveDir: REPO, loader: 'ts' },
+    stdin: { contents: `export { createRecommender } from './src/model/sasrec-recommender.ts'; export { setupNodeRuntime } from './src/train/node-runtime.ts';`, resolveDir: REPO, loader: 'ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -9,13 +9,14 @@
  * credentials and the referrer (the page URL could name a product).
  */
 import type { HistoryStep, NamedWeight, TrainOptions } from '../model/contract.js';
-import type { ConsentState, HearthStore, ModelCheckpoint } from '../store/types.js';
+import type { ConsentState, HearthStore } from '../store/types.js';
+import type { ModelCheckpoint } from '../protocol/checkpoint.js';
 import type { Capabilities } from '../env.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights } from './update-math.js';
 import { encodeUpdate, type UpdateHeader } from './wire.js';
-import { parseModelJson, weightsFromBuffer, type TfjsModelJson } from './tfjs-format.js';
+import { parseModelJson, weightsFromBuffer, type ModelJson } from '../protocol/model-file.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';
 import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from '../protocol/aggregation-headers.js';
 
@@ -72,7 +73,7 @@ export interface FederatedRoundDeps {
    */
   contributedRoundId?: number | null;
   /** Called with a newly downloaded global model (e.g. so that the engine can warm-start from it). */
-  onGlobalModel?: (model: { version: string; modelJson: TfjsModelJson; weights: NamedWeight[] }) => void;
+  onGlobalModel?: (model: { version: string; modelJson: ModelJson; weights: NamedWeight[] }) => void;
   now?: () => number;
 }
 
@@ -116,7 +117,7 @@ export const LAST_UPLOAD_META = 'federated.lastUpload';
 interface CachedGlobal {
   version: string;
   etag: string | null;
-  modelJson: TfjsModelJson;
+  modelJson: ModelJson;
 }
 
 /**
@@ -239,7 +240,7 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
   if (deps.contributedRoundId === round.roundId) return { status: 'skipped', reason: 'already_contributed', roundId: round.roundId };
 
   // 2. The global model, from the cache when it is the round's version.
-  let global: { modelJson: TfjsModelJson; weights: NamedWeight[] } | undefined;
+  let global: { modelJson: ModelJson; weights: NamedWeight[] } | undefined;
   const cached = await deps.store?.getCheckpoint(GLOBAL_MODEL_CHECKPOINT).catch(() => undefined);
   const cachedMeta = cached?.config as CachedGlobal | undefined;
   if (cached && cachedMeta?.version === round.modelVersion) global = { modelJson: cachedMeta.modelJson, weights: cached.weights.map((w) => ({ ...w, shape: [...w.shape] })) };

@@ -2,8 +2,8 @@
  * The engine used when none can run (engine bundle missing, worker refused to start): every
  * answer is empty or neutral, and `info()` says why.
  */
-import type { EngineClient } from '../engine/client-contract.js';
-import { HearthError } from '../errors.js';
+import type { EngineClient } from '../client/contract.js';
+import { HearthError } from '../protocol/errors.js';
 
 export function fallbackEngine(reason: string): EngineClient {
   const none = async () => [];

@@ -8,8 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './harness.js';
 
 const BUDGETS = [
-  // The tag every storefront page loads: tracker, consent, validation, pre-init queue.
-  { file: 'dist/hearth.iife.js', gzipBytes: 8 * 1024 },
+  // The tag every storefront page loads: tracker, consent, validation, pre-init queue, page-exit
+  // stash. 8.5 KB: the shared event-type table (one row per type for validation, models, ranking)
+  // replaced the tag's own lists and costs ~190 bytes more; it was 8,149 bytes before.
+  { file: 'dist/hearth.iife.js', gzipBytes: 8.5 * 1024 },
   // Imported by the tag after load: the IndexedDB store, autocapture, the dataLayer bridge, the engine client.
   // 20 KB until issue 14 (19.1 KB measured); 22 KB since: the consent-platform bridges (GA4 Consent
   // Mode, TCF: +0.9 KB), the worker's load diagnostics and CDN shim (+0.8 KB) made it 20.9 KB. It

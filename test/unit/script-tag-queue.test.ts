@@ -3,8 +3,8 @@
  * level deep, and `['ready', fn]` / `['recommend', options, fn]` call back through the queue.
  */
 import { describe, expect, it } from 'vitest';
-import { merge } from '../../src/script-tag.js';
-import type { LiveHearth } from '../../src/script-tag.js';
+import { merge } from '../../src/entries/script-tag.js';
+import type { LiveHearth } from '../../src/entries/script-tag.js';
 import type { Recommendation } from '../../src/index.js';
 
 describe('the script tag queue', () => {
@@ -19,7 +19,7 @@ describe('the script tag queue', () => {
   });
 
   it('["ready", fn] calls fn with the live instance, and ["recommend", options, fn] calls fn with the answer or with [] and the error', async () => {
-    const { init } = await import('../../src/script-tag.js');
+    const { init } = await import('../../src/entries/script-tag.js');
     const hearth = init({ consent: 'opt-out', autocapture: false });
     const ready = new Promise<LiveHearth>((resolve) => hearth.push(['ready', resolve]));
     expect(await ready).toBe(hearth);

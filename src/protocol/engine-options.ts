@@ -1,6 +1,6 @@
 import type { RecommenderConfig, IntentConfig } from '../model/contract.js';
-import type { BackendName } from './types.js';
-import type { UrlLike } from '../platform-types.js';
+import type { BackendName } from './engine-types.js';
+import type { UrlLike } from './platform-types.js';
 
 /** Engine options of `init({ engine })`. Owned by the engine; extend here. */
 export interface EngineOptions {
