@@ -2,7 +2,7 @@
  * The engine worker: the only entry that pulls in tfjs. Gradients, CPU, WASM and WebGPU are
  * bundled; WebGL loads on demand in its own chunk (it is measured only on a hardware renderer).
  */
-import { loadReport } from './worker-load-report.js';
+import { loadReport } from '../worker/load-report.js';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
