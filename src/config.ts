@@ -8,7 +8,7 @@ import type { CatalogItem, RetentionPolicy } from './store/types.js';
 import type { EngineOptions } from './protocol/engine-options.js';
 import type { FederatedOptions } from './federated/options.js';
 import { CONSENT_MODES, type ConsentMode } from './consent/consent.js';
-import { checkConsentPlatforms, type ConsentPlatformOptions } from './consent/platform-options.js';
+import type { ConsentPlatformOptions } from './consent/platform-options.js';
 
 /** Which parts of autocapture run; every part is on unless set to false. */
 export interface AutocaptureOptions {
@@ -228,6 +228,7 @@ function resolve(input: unknown): ResolvedOptions {
     debug: options.debug === true,
     engine: resolveEngine(options.engine),
     federated: resolveFederated(options.federated),
-    consentPlatforms: checkConsentPlatforms(options.consentPlatforms, fail),
+    // Checked in full by the npm entry's init() and by the runtime (too big for the script tag).
+    consentPlatforms: options.consentPlatforms === undefined ? undefined : (plainObject('consentPlatforms', options.consentPlatforms) as ConsentPlatformOptions),
   };
 }

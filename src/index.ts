@@ -5,6 +5,8 @@
 import { createHearth } from './hearth/create-hearth.js';
 import { runtime } from './entries/runtime.js';
 import { validateCatalog } from './store/catalog-validation.js';
+import { checkConsentPlatforms } from './consent/platform-options.js';
+import { HearthError, readPageData } from './protocol/errors.js';
 import type { HearthOptions } from './config.js';
 import type { Hearth } from './hearth/types.js';
 
@@ -24,6 +26,11 @@ export { EVENT_TYPES } from './protocol/event-types.js';
  * ```
  */
 export function init(options?: HearthOptions): Hearth {
+  readPageData('invalid_options', 'init() options', () =>
+    checkConsentPlatforms((options as { consentPlatforms?: unknown } | undefined)?.consentPlatforms, (message) => {
+      throw new HearthError('invalid_options', message);
+    }),
+  );
   return createHearth(options, { loadRuntime: () => Promise.resolve(runtime), validateCatalog });
 }
 

@@ -15,7 +15,7 @@
  */
 import type { ConsentScope } from './consent.js';
 import { CONSENT_SCOPES } from './consent.js';
-import { GOOGLE_CONSENT_TABLE, TCF_TABLE, type ConsentPlatformOptions, type ConsentTable } from './platform-options.js';
+import { GOOGLE_CONSENT_TABLE, TCF_TABLE, checkConsentPlatforms, type ConsentPlatformOptions, type ConsentTable } from './platform-options.js';
 import { listOf } from '../tracker/array-like.js';
 import type { Logger } from '../logger.js';
 
@@ -93,6 +93,15 @@ export function watchConsentPlatforms(
   logger: Logger,
 ): () => void {
   const stops: (() => void)[] = [];
+  try {
+    // The script tag's init() leaves this check to here: a malformed option turns the bridges off.
+    checkConsentPlatforms(options, (message) => {
+      throw new TypeError(message);
+    });
+  } catch (error) {
+    logger.warnOnce('consent-platform-options', 'consentPlatforms is malformed; the consent-platform bridges are off.', error);
+    return () => undefined;
+  }
   const safely = (what: string, fn: () => void): void => {
     try {
       fn();

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { decideByTable, readConsentCommand, watchConsentPlatforms, type PlatformSignal } from '../../src/consent/consent-platforms.js';
 import { GOOGLE_CONSENT_TABLE, TCF_TABLE } from '../../src/consent/platform-options.js';
 import { resolveOptions } from '../../src/config.js';
+import { init } from '../../src/index.js';
 import { silentLogger } from '../../src/logger.js';
 import { createHearth } from '../../src/hearth/create-hearth.js';
 import { createRuntime } from '../../src/hearth/runtime-session.js';
@@ -82,8 +83,11 @@ describe('consent platforms', () => {
     const win: Record<string, unknown> = { dataLayer: [gtag('consent', 'update', { personalization_storage: 'granted', ad_personalization: 'denied' })], __tcfapi: fakeTcf({ gdprApplies: true, eventStatus: 'tcloaded', purpose: { consents: { 1: true } } }).api };
     const seen = watch(win, { googleConsentMode: { table: { personalise: ['personalization_storage'], contribute: [] } }, tcf: false });
     expect(seen).toEqual([{ source: 'google-consent-mode', decisions: { personalise: true }, kept: true }]);
-    expect(() => resolveOptions({ consentPlatforms: { tcf: 'yes' } })).toThrow(/consentPlatforms must be/);
-    expect(() => resolveOptions({ consentPlatforms: { onetrust: true } })).toThrow(/consentPlatforms must be/);
+    // The npm entry refuses a malformed option at once; the script tag's runtime turns the bridges off.
+    expect(() => init({ consentPlatforms: { tcf: 'yes' } } as never)).toThrow(/consentPlatforms must be/);
+    expect(() => init({ consentPlatforms: { onetrust: true } } as never)).toThrow(expect.objectContaining({ code: 'invalid_options' }));
+    expect(() => resolveOptions({ consentPlatforms: 'tcf' })).toThrow(/consentPlatforms must be an object/);
+    expect(watch({ __tcfapi: fakeTcf({ gdprApplies: true, eventStatus: 'tcloaded', purpose: { consents: { 1: true } } }).api }, { tcf: { table: 'x' } } as never)).toEqual([]);
   });
 
   it('the shopper consents once: a Consent Mode update in the banner grants personalise in Hearth, keeps it, and writes the held events', async () => {
