@@ -1,6 +1,6 @@
 // One small factory mapped over a table of outputs. Each row is one artefact that ships in dist/.
 import { existsSync, mkdirSync, copyFileSync, readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import nodeResolve from '@rollup/plugin-node-resolve';
 import commonjs from '@rollup/plugin-commonjs';
@@ -19,6 +19,9 @@ const isExternalDependency = (id) =>
 const outputs = [
   // npm entry: ESM, dependencies left to the app's bundler, types emitted by tsc.
   { input: 'src/index.ts', file: 'dist/hearth.js', format: 'es', bundle: 'none', minify: false, target: 'browser' },
+  // React bindings (`hearth/react`): react left to the app, Hearth itself imported from hearth.js
+  // next to it (`siblings`), so an app has one Hearth, not a second copy inside the bindings.
+  { input: 'src/react/index.ts', file: 'dist/react.js', format: 'es', bundle: 'none', minify: false, target: 'browser', siblings: { 'src/index.ts': './hearth.js' } },
   // Script tag: one minified IIFE exposing the global `Hearth`; no tfjs (size-tested).
   { input: 'src/entries/script-tag.ts', file: 'dist/hearth.iife.js', format: 'iife', name: 'Hearth', bundle: 'all', minify: true, target: 'browser' },
   // The script tag's lazily imported half: the store and the engine client (no tfjs), ESM next to the tag.
@@ -71,11 +74,12 @@ function noNodeGlobals() {
   };
 }
 
-function config({ input, file, format, name, bundle, minify, target, banner, split }) {
+function config({ input, file, format, name, bundle, minify, target, banner, split, siblings }) {
   const browser = target === 'browser';
+  const sibling = (id) => Object.entries(siblings ?? {}).find(([source]) => id === resolve(source))?.[1];
   return {
     input,
-    external: bundle === 'all' ? [] : isExternalDependency,
+    external: bundle === 'all' ? [] : (id) => isExternalDependency(id) || sibling(id) !== undefined,
     onwarn(warning, warn) {
       // tfjs is full of `this` at module scope and circular imports; both are harmless.
       if (warning.code === 'THIS_IS_UNDEFINED' || warning.code === 'CIRCULAR_DEPENDENCY') return;
@@ -95,7 +99,7 @@ function config({ input, file, format, name, bundle, minify, target, banner, spl
     ].filter(Boolean),
     output: split
       ? { dir: dirname(file), entryFileNames: basename(file), chunkFileNames: `${basename(file, '.js')}.[name]-[hash].js`, format, sourcemap: true, banner }
-      : { file, format, name, sourcemap: true, banner, inlineDynamicImports: true },
+      : { file, format, name, sourcemap: true, banner, inlineDynamicImports: true, paths: (id) => sibling(id) ?? id },
   };
 }
 

@@ -59,16 +59,24 @@ async function buildRollup(): Promise<void> {
   writeFileSync(join(outDir, 'index.html'), page('main.js', true));
 }
 
+async function buildReact(): Promise<void> {
+  const outDir = join(app.dir, 'out-react');
+  await esbuild({ absWorkingDir: app.dir, entryPoints: ['react-main.js'], bundle: true, format: 'esm', outfile: join(outDir, 'main.js'), define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent' });
+  copyWorkerFiles(outDir);
+  writeFileSync(join(outDir, 'index.html'), page('main.js', true).replace('<p id="status">loading</p>', '<div id="root"></div>'));
+}
+
 async function buildVite(): Promise<void> {
   await vite({ configFile: false, logLevel: 'silent', root: app.dir, build: { outDir: join(app.dir, 'out-vite'), emptyOutDir: true } });
 }
 
 beforeAll(async () => {
-  app = await createPackedApp();
+  app = await createPackedApp(['react@19.3.1', 'react-dom@19.3.1']);
   cpSync(join(FIXTURE, 'main.js'), join(app.dir, 'main.js'));
+  cpSync(join(REPO_ROOT, 'test/fixtures/react-app/main.js'), join(app.dir, 'react-main.js'));
   cpSync(join(FIXTURE, 'index.html'), join(app.dir, 'index.html'));
-  await Promise.all([buildWebpack(), buildEsbuild(join(app.dir, 'out-esbuild'), true), buildEsbuild(join(app.dir, 'out-esbuild-uncopied'), false), buildRollup(), buildVite()]);
-  for (const out of ['out-webpack', 'out-esbuild', 'out-esbuild-uncopied', 'out-rollup', 'out-vite']) sites.set(out, await startStaticServer({ root: join(app.dir, out) }));
+  await Promise.all([buildWebpack(), buildEsbuild(join(app.dir, 'out-esbuild'), true), buildEsbuild(join(app.dir, 'out-esbuild-uncopied'), false), buildRollup(), buildVite(), buildReact()]);
+  for (const out of ['out-webpack', 'out-esbuild', 'out-esbuild-uncopied', 'out-rollup', 'out-vite', 'out-react']) sites.set(out, await startStaticServer({ root: join(app.dir, out) }));
   browser = await launchBrowser();
 }, 300_000);
 
@@ -99,6 +107,24 @@ async function runApp(out: string): Promise<{ result: AppResult; errors: string[
 }
 
 describe('Hearth installed from its package and bundled', () => {
+  test('a React app with hearth/react: the provider starts Hearth, useRecommendations() answers from the model after training, useIntent() sees the cart', async () => {
+    const tab = await browser.newPage();
+    await tab.goto(`${sites.get('out-react')!.origin}/index.html`);
+    await tab.waitForFunction(() => document.querySelector('main')?.dataset.phase !== 'starting' && document.querySelector('main')?.dataset.loading === 'false' && document.querySelectorAll('#for-you li').length === 3, undefined, { timeout: 60_000 });
+    const shown = await tab.evaluate(() => ({
+      phase: document.querySelector('main')?.dataset.phase,
+      items: [...document.querySelectorAll<HTMLElement>('#for-you li')].map((li) => `${li.dataset.item}/${li.dataset.source}`),
+      intent: document.getElementById('intent')?.textContent,
+      error: document.getElementById('error')?.textContent ?? null,
+    }));
+    console.log(`react: ${JSON.stringify(shown)}`);
+    expect(shown).toMatchObject({ phase: 'trained', error: null, intent: 'cart 1.00' });
+    expect(shown.items.every((item) => item.endsWith('/model'))).toBe(true);
+    expect(shown.items).not.toContain('sku-2/model'); // just viewed and in the cart (excludeSeen)
+    expect(errorsOf(tab)).toEqual([]);
+    await tab.close();
+  });
+
   test('npm install of the packed package stays under 80 MB and brings no server, CLI or Node-side tfjs dependency', () => {
     console.log(`install size: ${(app.installBytes / 1e6).toFixed(1)} MB; packages: ${app.installed.join(', ')}`);
     expect(app.installBytes).toBeLessThan(80e6);
