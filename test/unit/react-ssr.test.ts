@@ -17,7 +17,7 @@ function ForYou() {
 
 test('the provider and the hooks render on the server without a window and start nothing', async () => {
   expect(typeof (globalThis as { window?: unknown }).window).toBe('undefined');
-  const html = renderToString(h(HearthProvider, { options: { consent: 'opt-in', catalog: [{ id: 'a', title: 'A' }] } }, h(ForYou)));
+  const html = renderToString(h(HearthProvider, { options: { consent: 'opt-in', catalog: [{ id: 'a', title: 'A', inStock: true }] } }, h(ForYou)));
   expect(html).toBe('<p>hearth:none picks:loading intent:none</p>');
   // Bad options are not checked on the server either: nothing runs there.
   expect(() => renderToString(h(HearthProvider, { options: { consent: 'maybe' } as never }, h(ForYou)))).not.toThrow();
