@@ -119,7 +119,7 @@ function productCard(product, { recommendation, list, index, lazy = !recommendat
   );
   const foot = el('div', { class: 'foot' });
   if (recommendation) {
-    foot.append(el('span', { class: `badge ${recommendation.source === 'model' ? 'model' : ''}`, text: sourceLabel(recommendation.source) }));
+    foot.append(el('span', { class: `badge ${recommendation.source === 'model' ? 'model' : ''}`, text: sourceLabel(recommendation.source, list) }));
     foot.append(whyThis(recommendation, list));
   } else {
     foot.append(product.inStock ? el('span', { class: 'badge', text: product.kindName }) : el('span', { class: 'badge out', text: 'Out of stock' }));
@@ -128,8 +128,10 @@ function productCard(product, { recommendation, list, index, lazy = !recommendat
   return card;
 }
 
-function sourceLabel(source) {
-  return { model: 'Personalised', similar: 'Similar', trending: 'Trending', catalog: 'Popular' }[source] ?? source;
+/** The badge says where an item came from: recently viewed items are the shopper's own views, and the catalog's order is not popularity. */
+function sourceLabel(source, list) {
+  if (list === 'recent') return 'Viewed';
+  return { model: 'Personalised', similar: 'Similar', trending: 'Trending', catalog: 'From the catalog' }[source] ?? source;
 }
 
 /** "Why this?": the events the model attended to, with their attention weights. */
@@ -147,10 +149,12 @@ function whyThis(rec, list) {
     pop.append(el('p', { class: 'muted', text: 'Weights: the model’s attention over your history, times how close each of those items is to this one. Computed on this device.' }));
   } else if (rec.source === 'similar') {
     pop.append(el('p', { text: list === 'similar' ? `Its learned embedding is close to ${titleOf(params.get('id'))}.` : 'Similar to items you looked at.' }));
+  } else if (list === 'recent') {
+    pop.append(el('p', { text: 'You viewed this on this device; Hearth lists your views, newest first.' }));
   } else if (rec.source === 'trending') {
     pop.append(el('p', { text: 'Popular across the shop this week (the starting model’s figures), nudged by what you browsed on this device.' }));
   } else {
-    pop.append(el('p', { text: 'A popular pick from the catalog: Hearth has not learned your taste yet.' }));
+    pop.append(el('p', { text: 'From the shop’s catalog, in its own order: Hearth has nothing to rank this by yet.' }));
   }
   return el('details', { class: 'why' }, el('summary', { text: 'Why this?' }), pop);
 }
@@ -199,7 +203,8 @@ function fillList(container, recs, k, list) {
 
 /** Each widget: how to ask Hearth for its items. */
 const WIDGETS = {
-  'for-you': (h, k) => h.recommend({ k, filter: { inStock: true } }),
+  // excludeSeen (the default, spelled out): "For you" never repeats what was just viewed or is in the cart.
+  'for-you': (h, k) => h.recommend({ k, excludeSeen: true, filter: { inStock: true } }),
   trending: (h, k) => h.trending(k),
   recent: (h, k) => h.recentlyViewed(k),
   'for-you-category': (h, k) => h.recommend({ k, filter: { inStock: true, categories: [params.get('c') ?? ''] } }),
@@ -232,7 +237,7 @@ async function refreshWidgets() {
       const recs = await WIDGETS[name](h, k);
       fillList(grid, recs, k, name);
       widget.dataset.source = recs[0]?.source ?? 'none';
-      if (note) note.textContent = noteFor(recs);
+      if (note) note.textContent = noteFor(recs, name);
     } catch (error) {
       if (note) note.textContent = 'Recommendations are unavailable right now.';
       console.warn('[demo] widget', name, error);
@@ -252,12 +257,17 @@ function shopPicks(widget) {
   return [...scoped].sort((a, b) => b.rating - a.rating || a.id.localeCompare(b.id)).slice(offset);
 }
 
-function noteFor(recs) {
+function noteFor(recs, widget) {
   const consent = hearth()?.consent.get();
-  if (consent && consent.personalise !== true) return 'Popular picks. Turn on personalisation for picks based on what you browse.';
+  if (widget === 'recent') {
+    if (consent && consent.personalise !== true) return 'Turn on personalisation to keep the products you view.';
+    return recs.length === 0 ? 'Nothing yet: products you open will appear here.' : 'What you viewed on this device, newest first.';
+  }
+  if (consent && consent.personalise !== true) return `${recs[0]?.source === 'trending' ? 'Popular across the shop' : 'From the catalog'}. Turn on personalisation for picks based on what you browse.`;
   if (recs.length === 0) return 'Nothing yet: products you open will appear here.';
   if (recs[0].source === 'model') return 'Ranked by the model on this device, from what you browsed.';
-  return 'Popular picks until Hearth learns what you like.';
+  if (recs[0].source === 'trending') return 'Popular across the shop until Hearth learns what you like.';
+  return 'From the catalog until Hearth learns what you like.';
 }
 
 // ---------------------------------------------------------------- header: intent chip, consent banner

@@ -98,6 +98,9 @@ describe('the demo storefront', () => {
     await page.goto(demo.url);
     await loaded(page);
     expect(await page.locator('#consent-banner').isVisible()).toBe(true);
+    // Consent is an active choice: neither box is ticked before the shopper ticks it.
+    expect(await page.locator('#consent-personalise').isChecked()).toBe(false);
+    expect(await page.locator('#consent-contribute').isChecked()).toBe(false);
     await screenshot(page, 'demo-home-first-visit');
     const before = await forYou(page);
     await page.click('#consent-accept');
@@ -163,6 +166,11 @@ describe('the demo storefront', () => {
     await loaded(page);
     await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-widget="for-you"]')?.dataset.source === 'model', undefined, { timeout: 20_000 });
     const after = await forYou(page);
+    // "For you" does not repeat what the shopper just viewed (or bought); "Recently viewed" shows those, labelled as views.
+    expect(after.ids.filter((id) => viewed.includes(id))).toEqual([]);
+    await page.waitForFunction(() => document.querySelector('[data-list="recent"] [data-hearth-item]') !== null);
+    const recent = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('[data-list="recent"] [data-hearth-item]')].map((c) => `${c.dataset.hearthItem}:${c.closest('.card')?.querySelector('.badge')?.textContent}`));
+    expect(recent.slice(0, 4)).toEqual([...viewed].reverse().map((id) => `${id}:Viewed`));
     expect(share(after.categories, 'Running')).toBeGreaterThan(share(before.categories, 'Running'));
     expect(share(after.categories, 'Running')).toBeGreaterThanOrEqual(0.5);
     const why = page.locator('[data-list="for-you"] details.why').first();
