@@ -134,7 +134,7 @@ function sourceLabel(source, list) {
   return { model: 'Personalised', similar: 'Similar', trending: 'Trending', catalog: 'From the catalog' }[source] ?? source;
 }
 
-/** "Why this?": the events the model attended to, with their attention weights. */
+/** "Why this?": the events that raised the item's score most, with their measured shares. */
 function whyThis(rec, list) {
   const pop = el('div', { class: 'why-pop', role: 'note' });
   if (rec.because.length > 0) {
@@ -146,7 +146,7 @@ function whyThis(rec, list) {
       );
     }
     pop.append(ol);
-    pop.append(el('p', { class: 'muted', text: 'Weights: the model’s attention over your history, times how close each of those items is to this one. Computed on this device.' }));
+    pop.append(el('p', { class: 'muted', text: 'Weights: each event’s share of what raised this item’s score, measured by scoring your history without it. Computed on this device.' }));
   } else if (rec.source === 'similar') {
     pop.append(el('p', { text: list === 'similar' ? `Its learned embedding is close to ${titleOf(params.get('id'))}.` : 'Similar to items you looked at.' }));
   } else if (list === 'recent') {
