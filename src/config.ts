@@ -6,7 +6,7 @@
 import { HearthError, readPageData } from './protocol/errors.js';
 import type { CatalogItem, RetentionPolicy } from './store/types.js';
 import type { EngineOptions } from './protocol/engine-options.js';
-import type { FederatedOptions } from './federated/options.js';
+import type { FederatedOptions } from './protocol/federated.js';
 import { CONSENT_MODES, type ConsentMode } from './consent/consent.js';
 
 /** Which parts of autocapture run; every part is on unless set to false. */

@@ -45,5 +45,5 @@ export type {
   TrainingProgress,
 } from './protocol/engine-types.js';
 export type { EngineOptions } from './protocol/engine-options.js';
-export type { FederatedOptions } from './federated/options.js';
-export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './federated/client.js';
+export type { FederatedOptions } from './protocol/federated.js';
+export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './protocol/federated.js';

@@ -6,13 +6,13 @@
  */
 import { proxy, wrap, type Remote } from 'comlink';
 import { HearthError, errorCodeOf, reviveError } from '../protocol/errors.js';
-import { mergeEvents } from '../tracker/merge-events.js';
+import { mergeEvents } from '../protocol/merge-events.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import type { CatalogItem } from '../store/types.js';
 import type { EngineClient, EngineClientConfig } from './contract.js';
 import type { EngineInfo, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
 import type { EngineWorkerApi, EngineWorkerInit } from '../protocol/worker-api.js';
-import type { FederatedRoundResult } from '../federated/client.js';
+import type { FederatedRoundResult } from '../protocol/federated.js';
 import { fallbackRecommend, fallbackTrending } from './page-fallback.js';
 
 /** A call that gets no answer in this time counts as a crash (training and rounds are exempt). */

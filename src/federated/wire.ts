@@ -13,6 +13,9 @@
  * The whole buffer is then gzipped (`CompressionStream`, in browsers, workers and Node ≥ 18).
  */
 import type { NamedWeight } from '../model/contract.js';
+import type { QuantizationBits, TensorHeader, UpdateHeader } from '../protocol/federated.js';
+
+export type { QuantizationBits, TensorHeader, UpdateHeader };
 import { HearthError } from '../protocol/errors.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { sizeOf } from './update-math.js';
@@ -29,7 +32,6 @@ const MAX_NAME_LENGTH = 256;
 const UPDATE_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-export type QuantizationBits = 8 | 16;
 
 /** Why a body could not be decoded. Servers map these to HTTP statuses. */
 export type WireErrorReason =
@@ -52,24 +54,6 @@ export class WireError extends HearthError {
     super('invalid_update', message);
     this.reason = reason;
   }
-}
-
-export interface TensorHeader {
-  name: string;
-  shape: number[];
-  /** Value of one quantization step; the decoded value is `q * scale`. */
-  scale: number;
-}
-
-/** Everything that travels besides the quantized values. No event, item, time or user data. */
-export interface UpdateHeader {
-  format: number;
-  modelVersion: string;
-  roundId: number;
-  /** Random per upload, for replay protection; not linked to the shopper. */
-  updateId: string;
-  bits: QuantizationBits;
-  tensors: TensorHeader[];
 }
 
 export interface EncodeOptions {

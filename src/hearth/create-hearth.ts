@@ -12,7 +12,7 @@ import type { TrainingProgress } from '../protocol/engine-types.js';
 import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from '../consent/consent.js';
 import { Tracker } from '../tracker/tracker.js';
 import { localStorageOf, pageExitStash } from '../tracker/page-exit-stash.js';
-import { randomId } from '../tracker/session.js';
+import { randomId } from '../random-id.js';
 import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import type { TrackEvent } from '../protocol/event-types.js';

@@ -15,7 +15,7 @@ import { meaningOf, type StoredEvent } from '../protocol/event-types.js';
 import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
 import { SESSION_META_KEY } from '../tracker/session.js';
 import { drainStashes, localStorageOf, STASH_PREFIX } from '../tracker/page-exit-stash.js';
-import { mergeEvents } from '../tracker/merge-events.js';
+import { mergeEvents } from '../protocol/merge-events.js';
 import { startAutocapture } from '../tracker/autocapture.js';
 import { bridgeDataLayer, mapDataLayerEntry } from '../tracker/data-layer.js';
 import { validateEvent } from '../tracker/validate-event.js';

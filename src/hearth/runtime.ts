@@ -14,7 +14,7 @@ import type { Tracker } from '../tracker/tracker.js';
 import type { TrackEvent } from '../protocol/event-types.js';
 import type { ExportedData } from '../store/types.js';
 import type { EngineInfo, IntentScore, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
-import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
+import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
 import type { TrainResult } from './types.js';
 
 /** What the core hands the runtime. */

@@ -4,7 +4,7 @@
 import { assert } from '../protocol/errors.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import { itemIdsOf } from './schema.js';
-import { randomId } from '../tracker/session.js';
+import { randomId } from '../random-id.js';
 import type { EventQuery } from './types.js';
 
 /** Orders events oldest first; equal times keep their insertion (key) order. */

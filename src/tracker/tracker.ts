@@ -17,7 +17,8 @@ import type { Logger } from '../logger.js';
 import type { HearthStore } from '../store/types.js';
 import type { EventItem, StoredEvent, TrackEvent } from '../protocol/event-types.js';
 import { validateEvent } from './validate-event.js';
-import { SESSION_META_KEY, SessionClock, randomId } from './session.js';
+import { SESSION_META_KEY, SessionClock } from './session.js';
+import { randomId } from '../random-id.js';
 import { backoffDelay } from './backoff.js';
 
 /** Events kept in memory without consent, for replay on grant (oldest dropped first). */

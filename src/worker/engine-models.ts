@@ -17,7 +17,7 @@ import { createRecommender, recommenderFromCheckpoint, RECOMMENDER_CHECKPOINT_NA
 import { chooseLoss } from '../model/defaults.js';
 import { createIntentModel, intentModelFromCheckpoint, INTENT_CHECKPOINT_NAME } from '../model/intent-model.js';
 import { loadModelFromUrl } from '../model/model-artifacts.js';
-import type { FederatedOptions } from '../federated/options.js';
+import type { FederatedOptions } from '../protocol/federated.js';
 import { mergeEvents, vocabularyItems } from './ranking.js';
 import { extendRecommender, missingItems } from './vocabulary-sync.js';
 

@@ -15,7 +15,7 @@ export const HISTORY_TYPES: ReadonlySet<EventType> = typesWhere('history');
 export const TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000;
 
 /** The one de-duplication rule (by `eventId`), shared with the page: see `tracker/merge-events.ts`. */
-export { mergeEvents } from '../tracker/merge-events.js';
+export { mergeEvents } from '../protocol/merge-events.js';
 
 /**
  * The model's view of events: one step per item of each history event, oldest first; an

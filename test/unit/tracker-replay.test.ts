@@ -5,7 +5,7 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { mergeEvents } from '../../src/tracker/merge-events.js';
+import { mergeEvents } from '../../src/protocol/merge-events.js';
 import { backoffDelay } from '../../src/tracker/backoff.js';
 import { drainStashes, pageExitStash, STASH_PREFIX } from '../../src/tracker/page-exit-stash.js';
 import { Tracker } from '../../src/tracker/tracker.js';
