@@ -7,7 +7,7 @@
  */
 import type { StoredEvent } from '../protocol/event-types.js';
 import type { ConsentState, HearthStore } from '../store/types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import type { FederatedOptions } from '../protocol/federated.js';
 import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
 import type { EngineOptions } from '../protocol/engine-options.js';

@@ -11,7 +11,7 @@
 import type { HistoryStep, NamedWeight, TrainOptions } from '../model/contract.js';
 import type { ConsentState, HearthStore } from '../store/types.js';
 import type { ModelCheckpoint } from '../protocol/checkpoint.js';
-import type { Capabilities } from '../env.js';
+import type { Capabilities } from '../shared/env.js';
 import { HearthError } from '../protocol/errors.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights } from './update-math.js';

@@ -21,10 +21,7 @@ export function assertSameLayout(a: readonly NamedWeight[], b: readonly NamedWei
 }
 
 /** Describes the first difference between two layouts, or `undefined` when they agree. */
-export function layoutMismatch(
-  a: readonly { name: string; shape: readonly number[] }[],
-  b: readonly { name: string; shape: readonly number[] }[],
-): string | undefined {
+export function layoutMismatch(a: readonly { name: string; shape: readonly number[] }[], b: readonly { name: string; shape: readonly number[] }[]): string | undefined {
   if (a.length !== b.length) return `expected ${b.length} tensors, got ${a.length}`;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as { name: string; shape: readonly number[] };

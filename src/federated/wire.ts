@@ -32,7 +32,6 @@ const MAX_NAME_LENGTH = 256;
 const UPDATE_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-
 /** Why a body could not be decoded. Servers map these to HTTP statuses. */
 export type WireErrorReason =
   | 'truncated'

@@ -68,7 +68,6 @@ export interface OcclusionScores {
   logit(e: number, item: number): number;
 }
 
-
 export interface SequenceRecommender {
   readonly config: RecommenderConfig;
   /** Item ids the model has rows for, in row order. */

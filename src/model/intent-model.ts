@@ -140,7 +140,10 @@ export class AttentionIntentModel implements IntentModel {
     const mask = tf.tensor4d(attentionMask(batch.rows, b, length, false, MASKED), [b, 1, length, length]);
     x = tf.mul(applyBlock(this.block, { x, batch: b, length, heads, mask, dropout, training }).x, keep);
     const h = layerNorm(x, this.finalGamma, this.finalBeta);
-    const padding = tf.tensor2d(Float32Array.from(keepValues, (k) => (k > 0 ? 0 : MASKED)), [b, length]);
+    const padding = tf.tensor2d(
+      Float32Array.from(keepValues, (k) => (k > 0 ? 0 : MASKED)),
+      [b, length],
+    );
     const pool = tf.softmax(tf.add(tf.reshape(tf.mul(fastMatMul(h, this.poolQuery), 1 / Math.sqrt(dims)), [b, length]), padding)) as tf.Tensor2D;
     const pooled = tf.reshape(fastMatMul(tf.reshape(pool, [b, 1, length]), tf.reshape(h, [b, length, dims])), [b, dims]) as tf.Tensor2D;
     return { logits: tf.add(fastMatMul(maybeDropout(pooled, dropout, training), this.headKernel), this.headBias), pool };
@@ -281,5 +284,9 @@ export function createIntentModel(options: IntentModelOptions = {}): IntentModel
  * ```
  */
 export function intentModelFromCheckpoint(checkpoint: ModelCheckpoint): IntentModel {
-  return restoreFromCheckpoint(checkpoint, { name: INTENT_CHECKPOINT_NAME, formatVersion: INTENT_FORMAT_VERSION, build: (parts) => new AttentionIntentModel({ ...parts, config: parts.config as Partial<IntentConfig> }) });
+  return restoreFromCheckpoint(checkpoint, {
+    name: INTENT_CHECKPOINT_NAME,
+    formatVersion: INTENT_FORMAT_VERSION,
+    build: (parts) => new AttentionIntentModel({ ...parts, config: parts.config as Partial<IntentConfig> }),
+  });
 }

@@ -12,9 +12,8 @@
  * event that is still invalid is skipped. Nothing here throws, and the original `push` keeps its
  * behaviour and return value.
  */
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import { meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
-
 
 const WRAPPED = '__hearthWrapped';
 
@@ -57,10 +56,7 @@ function mapItem(raw: unknown): EventItem | undefined {
 }
 
 function isArgumentsLike(entry: unknown): entry is ArrayLike<unknown> {
-  return (
-    Array.isArray(entry) ||
-    (typeof entry === 'object' && entry !== null && Object.prototype.toString.call(entry) === '[object Arguments]')
-  );
+  return Array.isArray(entry) || (typeof entry === 'object' && entry !== null && Object.prototype.toString.call(entry) === '[object Arguments]');
 }
 
 /**
@@ -91,7 +87,10 @@ export function mapDataLayerEntry(entry: unknown): TrackEvent | undefined {
   const p: Params = typeof params === 'object' && params !== null ? (params as Params) : {};
   const event: TrackEvent = { type: name as EventType };
   if (Array.isArray(p.items)) {
-    const items = p.items.slice(0, 200).map(mapItem).filter((item): item is EventItem => item !== undefined);
+    const items = p.items
+      .slice(0, 200)
+      .map(mapItem)
+      .filter((item): item is EventItem => item !== undefined);
     const list = toText(p.item_list_id, 256);
     if (list) for (const item of items) item.item_list_id ??= list;
     if (items.length) event.items = items;

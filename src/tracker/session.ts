@@ -2,7 +2,7 @@
  * Sessions: a random, local-only id that changes after `timeoutMs` without an event. The state
  * lives in the store's meta (written with each flush) so that a reload continues the session.
  */
-import { randomId } from '../random-id.js';
+import { randomId } from '../shared/random-id.js';
 
 /** Meta key of the session state. */
 export const SESSION_META_KEY = 'tracker.session';

@@ -25,19 +25,8 @@ export const MAX_PATH_LENGTH = 2_048;
 export const MAX_QUANTITY = 1_000_000;
 export const MAX_DURATION_MS = 86_400_000;
 
-
 const TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
-const EVENT_FIELDS = [
-  'type',
-  'items',
-  'search_term',
-  'duration_ms',
-  'value',
-  'currency',
-  'transaction_id',
-  'page_path',
-  'timestamp',
-] as const;
+const EVENT_FIELDS = ['type', 'items', 'search_term', 'duration_ms', 'value', 'currency', 'transaction_id', 'page_path', 'timestamp'] as const;
 const EVENT_FIELD_SET: ReadonlySet<string> = new Set(EVENT_FIELDS);
 
 const describe = describeValue;

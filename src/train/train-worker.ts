@@ -66,7 +66,10 @@ async function main(): Promise<void> {
         reply({ type: 'epoch-done', loss: steps > 0 ? lossSum / steps : Number.NaN, steps, positions, stopped });
       } else if (request.type === 'weights') {
         const weights = model.getWeights();
-        reply({ type: 'weights', weights }, weights.map((w) => w.values.buffer as ArrayBuffer));
+        reply(
+          { type: 'weights', weights },
+          weights.map((w) => w.values.buffer as ArrayBuffer),
+        );
       } else if (request.type === 'reload') {
         // The coordinator wrote new weights into shared memory and zeroed the moments.
         model.loadFlatWeights(step.sharedWeights);

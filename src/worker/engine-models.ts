@@ -3,8 +3,8 @@
  * or created from the catalog and grown with it), the catalog, the engine's persisted state and
  * the serving cache of recent events. Serving, training and participation read and update it.
  */
-import type { Logger } from '../logger.js';
-import { silentLogger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
+import { silentLogger } from '../shared/logger.js';
 import type { ConsentState, HearthStore } from '../store/types.js';
 import type { CatalogItem } from '../protocol/catalog.js';
 import type { ModelCheckpoint } from '../protocol/checkpoint.js';

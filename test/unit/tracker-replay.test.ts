@@ -126,8 +126,24 @@ describe('the tracker', () => {
   it('turns an unreadable event (throwing getter, revoked Proxy, BigInt) into invalid_event, never a raw error', () => {
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
-    const getter = Object.defineProperty({ type: 'view_item' }, 'items', { enumerable: true, get: () => { throw new Error('boom'); } });
-    const hostile: unknown[] = [proxy, getter, { type: 'purchase', items: [{ item_id: 'a' }], value: 10n }, { type: { toString: () => { throw new Error('x'); } } }];
+    const getter = Object.defineProperty({ type: 'view_item' }, 'items', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom');
+      },
+    });
+    const hostile: unknown[] = [
+      proxy,
+      getter,
+      { type: 'purchase', items: [{ item_id: 'a' }], value: 10n },
+      {
+        type: {
+          toString: () => {
+            throw new Error('x');
+          },
+        },
+      },
+    ];
     for (const input of hostile) {
       let caught: unknown;
       try {
@@ -142,7 +158,14 @@ describe('the tracker', () => {
 
 describe('the page-exit stash', () => {
   const drainInto = (ls: Storage, store: HearthStore, ownKey = 'none') =>
-    drainStashes({ storage: ls, dbName: 'db', ownKey, canWrite: () => true, adopt: (e) => e.map((x) => (x.session ? x : { ...x, session: 'adopted' })), write: async (e) => (await store.appendEvents(e)).dropped === 0 });
+    drainStashes({
+      storage: ls,
+      dbName: 'db',
+      ownKey,
+      canWrite: () => true,
+      adopt: (e) => e.map((x) => (x.session ? x : { ...x, session: 'adopted' })),
+      write: async (e) => (await store.appendEvents(e)).dropped === 0,
+    });
 
   it('removes a stash only after its write committed; a failed write leaves it for the next page', async () => {
     const ls = storage();

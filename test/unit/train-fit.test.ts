@@ -39,7 +39,10 @@ function basketSessions(count: number, seed: number): { sequences: HistoryStep[]
   const cases: RankingCase[] = [];
   for (let s = 0; s < count; s++) {
     const group = Math.floor(random() * 8);
-    const members = [0, 1, 2, 3].sort(() => random() - 0.5).slice(0, 3).map((m) => `g${group * 4 + m}`);
+    const members = [0, 1, 2, 3]
+      .sort(() => random() - 0.5)
+      .slice(0, 3)
+      .map((m) => `g${group * 4 + m}`);
     const steps = members.map(step);
     if (s % 5 === 0) cases.push({ history: steps.slice(0, 2), target: members[2] as string, excludeHistory: false });
     else sequences.push(steps);
@@ -109,8 +112,14 @@ describe('training on every core', () => {
     const fit = await fitRecommender({ items, config: small, seed: 1, sequences, validation: cases, minutes: 0, maxEpochs: 4, threads: 2, batchTokens: 256, workerUrl });
     const weight = fit.model.config.neighbourWeight;
     const ranks = blendedRanks(fit.model, cases, [weight, 1]);
-    const served = metricsOf(cases.map((_, c) => ranks[c * 2] as number), 2);
-    const cooccurrence = metricsOf(cases.map((_, c) => ranks[c * 2 + 1] as number), 2);
+    const served = metricsOf(
+      cases.map((_, c) => ranks[c * 2] as number),
+      2,
+    );
+    const cooccurrence = metricsOf(
+      cases.map((_, c) => ranks[c * 2 + 1] as number),
+      2,
+    );
     expect(cooccurrence.hr).toBeGreaterThan(0.8);
     expect(served.hr).toBeGreaterThanOrEqual(cooccurrence.hr * 0.97);
     fit.model.dispose();
