@@ -77,11 +77,11 @@ export default tseslint.config(
             // The worker: the models, federated learning, the store; never the page's code.
             allow('worker', ['worker', 'model', 'federated', 'store', 'protocol', 'shared']),
             // The models are pure tfjs: data in, tensors out; no storage, no engine.
-            allow('model', ['model', 'protocol']),
+            allow('model', ['model', 'protocol', 'shared']),
             allow('federated', ['federated', 'model', 'store', 'protocol', 'shared']),
             // Node only.
-            allow('train', ['train', 'model', 'protocol']),
-            allow('server', ['server', 'federated', 'protocol']),
+            allow('train', ['train', 'model', 'protocol', 'shared']),
+            allow('server', ['server', 'federated', 'protocol', 'shared']),
           ],
         },
       ],

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { setupNodeRuntime, type NodeBackend } from '../src/train/node-runtime.js';
 import { SasRecommender } from '../src/model/sasrec-recommender.js';
 import { chooseLoss } from '../src/model/defaults.js';
-import { createRandom } from '../src/model/random.js';
+import { seededRandom } from '../src/model/random.js';
 import { fitRecommender } from '../src/train/fit.js';
 import { DataParallelTrainer } from '../src/train/data-parallel.js';
 import { blendedRanks, metricsOf, rankOf, type RankingCase } from '../src/train/evaluate.js';
@@ -221,7 +221,7 @@ async function games(): Promise<void> {
     if (!s) byUser.set(u as string, (s = []));
     s.push(item);
   }
-  const random = createRandom(opts.seed);
+  const random = seededRandom(opts.seed);
   let users = [...byUser.values()];
   if (num('users') > 0 && num('users') < users.length)
     users = users
@@ -317,7 +317,7 @@ async function games(): Promise<void> {
 // ---------- RetailRocket ----------
 async function retailrocket(): Promise<void> {
   const dir = `${args.data}/retailrocket-sessions`;
-  const random = createRandom(opts.seed + 1);
+  const random = seededRandom(opts.seed + 1);
   let sessions = readFileSync(`${dir}/train_sessions.txt`, 'utf8')
     .split('\n')
     .filter(Boolean)

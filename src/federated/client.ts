@@ -13,7 +13,8 @@ import type { ConsentState, HearthStore } from '../store/types.js';
 import type { ModelCheckpoint } from '../protocol/checkpoint.js';
 import type { Capabilities } from '../shared/env.js';
 import { HearthError } from '../protocol/errors.js';
-import { secureRandom, type RandomSource } from './random.js';
+import { secureRandom, type RandomSource } from '../shared/random.js';
+import { backoffDelay } from '../shared/backoff.js';
 import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights } from './update-math.js';
 import { encodeUpdate } from './wire.js';
 import { parseModelJson, weightsFromBuffer, type ModelJson } from '../protocol/model-file.js';
@@ -333,7 +334,7 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
         return { status: moved ? 'missed' : 'rejected', reason: lastReason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
       }
     }
-    if (attempt < attempts) await sleep(random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1)), deps.signal);
+    if (attempt < attempts) await sleep(backoffDelay(attempt, baseDelay, maxDelay, random), deps.signal);
   }
   return { status: 'missed', reason: lastReason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
 }

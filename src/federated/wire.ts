@@ -17,7 +17,7 @@ import type { QuantizationBits, TensorHeader, UpdateHeader } from '../protocol/f
 
 export type { QuantizationBits, TensorHeader, UpdateHeader };
 import { HearthError } from '../protocol/errors.js';
-import { secureRandom, type RandomSource } from './random.js';
+import { secureRandom, type RandomSource } from '../shared/random.js';
 import { sizeOf } from './update-math.js';
 
 /** Bumped on any incompatible change of the layout above. */

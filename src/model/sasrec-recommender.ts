@@ -21,7 +21,7 @@ import { NegativeSampler } from './negative-sampler.js';
 import { ItemNeighbours } from './item-neighbours.js';
 import { blendScores } from './blend.js';
 import { ParameterSet } from './parameter-set.js';
-import { createRandom, normalValues, type Random } from './random.js';
+import { seededRandom, normalValues, type Random } from './random.js';
 import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
 import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, readInto, targetCrossEntropy } from './tensor-ops.js';
 import { resolveTrainOptions, runEpochs } from './train-options.js';
@@ -94,9 +94,9 @@ export class SasRecommender implements SequenceRecommender {
     this.seed = options.seed ?? 1;
     this.vocabulary = new ItemVocabulary(options.items, this.config.attributeBuckets);
     this.itemIds = this.vocabulary.itemIds;
-    this.random = createRandom(this.seed);
+    this.random = seededRandom(this.seed);
     const { dims, maxLen, attributeBuckets, blocks } = this.config;
-    const init = createRandom(this.seed * 7919 + 17);
+    const init = seededRandom(this.seed * 7919 + 17);
     // Small embeddings: the input multiplies them by sqrt(dims), the output dots them with a
     // LayerNormed state of norm ~sqrt(dims).
     this.itemTable = this.params.add('recommender/item_embedding', [this.vocabulary.size, dims], normalValues(init, this.vocabulary.size * dims, 0.1));

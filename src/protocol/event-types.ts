@@ -11,6 +11,9 @@ export const EVENT_TYPES = ['page_view', 'view_item', 'view_item_list', 'select_
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** The longest id Hearth accepts (items, lists, transactions, the catalog's ids), in UTF-16 code units. */
+export const MAX_ID_LENGTH = 256;
+
 /** What one event type means to each part of Hearth. */
 export interface EventTypeMeaning {
   /** Row of the models' event-type embedding; fixed forever (0 is "a type this version does not know"). */

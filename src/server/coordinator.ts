@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { RdpAccountant } from '../federated/accountant.js';
-import { secureRandom, type RandomSource } from '../federated/random.js';
+import { secureRandom, type RandomSource } from '../shared/random.js';
 import { manifestLayout, withManifest, type ModelJson } from '../protocol/model-file.js';
 import { decodeRawUpdate, maxRawBytes, WireError, type DecodedUpdate, type QuantizationBits } from '../federated/wire.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';

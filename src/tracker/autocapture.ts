@@ -21,7 +21,7 @@
  */
 import type { Logger } from '../shared/logger.js';
 import type { AutocaptureOptions } from '../hearth/config.js';
-import type { EventItem, EventType, TrackEvent } from '../protocol/event-types.js';
+import { MAX_ID_LENGTH, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
 export const ACTION_TYPES = ['add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'begin_checkout', 'purchase'] as const;
 /** How long an item must stay at least half visible to count as seen. */
@@ -70,7 +70,7 @@ function numberAttr(sources: readonly (AttributeSource | null | undefined)[], na
  */
 export function itemFromAttributes(id: string | null | undefined, sources: readonly (AttributeSource | null | undefined)[]): EventItem | undefined {
   const itemId = id?.trim();
-  if (!itemId || itemId.length > 256) return undefined;
+  if (!itemId || itemId.length > MAX_ID_LENGTH) return undefined;
   const item: EventItem = { item_id: itemId };
   const price = numberAttr(sources, 'data-hearth-price', false);
   const quantity = numberAttr(sources, 'data-hearth-quantity', true);
@@ -176,7 +176,7 @@ export function startAutocapture(win: Window & typeof globalThis, parts: Require
   const closest = (target: EventTarget | null, selector: string): Element | null => (target && typeof (target as Element).closest === 'function' ? (target as Element).closest(selector) : null);
   const listOf = (el: Element): string | undefined => {
     const list = el.closest('[data-hearth-list]')?.getAttribute('data-hearth-list')?.trim();
-    return list && list.length <= 256 ? list : undefined;
+    return list && list.length <= MAX_ID_LENGTH ? list : undefined;
   };
   const itemOf = (el: Element, extra: Element | null = null): EventItem | undefined => {
     const item = itemFromAttributes(el.getAttribute(ITEM), [extra, el]);

@@ -19,7 +19,7 @@ import type { EventItem, StoredEvent, TrackEvent } from '../protocol/event-types
 import { validateEvent } from './validate-event.js';
 import { SESSION_META_KEY, SessionClock } from './session.js';
 import { randomId } from '../shared/random-id.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../shared/backoff.js';
 
 /** Events kept in memory without consent, for replay on grant (oldest dropped first). */
 export const MAX_HELD = 1_000;

@@ -16,10 +16,9 @@
  * that Hearth does not use.
  */
 import { HearthError, describeValue, readPageData } from '../protocol/errors.js';
-import { EVENT_TYPES, meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
+import { EVENT_TYPES, MAX_ID_LENGTH, meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
 export const MAX_ITEMS = 200;
-export const MAX_ID_LENGTH = 256;
 export const MAX_TEXT_LENGTH = 200;
 export const MAX_PATH_LENGTH = 2_048;
 export const MAX_QUANTITY = 1_000_000;

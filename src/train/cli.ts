@@ -6,7 +6,7 @@
  * same validation split (each shopper's last interaction). Built to dist/cli/train.js;
  * `npm run train -- …` runs it from source.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -14,7 +14,7 @@ import type { HistoryStep, ItemAttributes, RecommenderConfig, RecommenderLoss } 
 import { createIntentModel } from '../model/intent-model.js';
 import { HearthError, errorCodeOf } from '../protocol/errors.js';
 import { chooseLoss } from '../model/defaults.js';
-import { itemPopularity, parseEventCsv, parseUserItemLines, type InteractionLog } from './interaction-log.js';
+import { itemPopularity, readEventCsv, readUserItemLines, type InteractionLog } from './interaction-log.js';
 import { ItemNeighbours } from '../model/item-neighbours.js';
 import { saveModelArtifacts } from '../model/model-artifacts.js';
 import type { ModelFile } from '../protocol/model-file.js';
@@ -255,8 +255,9 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const text = readText(options.input, 'input file');
-  const log = options.format === 'csv' ? parseEventCsv(text) : parseUserItemLines(text);
+  if (!existsSync(options.input)) throw new UsageError(`input file ${options.input} does not exist`);
+  const input = createReadStream(options.input);
+  const log = options.format === 'csv' ? await readEventCsv(input) : await readUserItemLines(input);
   if (log.lines === 0) throw new HearthError('invalid_argument', `${options.input} has no interactions`);
   const catalog = options.catalog ? readCatalog(options.catalog) : [];
   const items = vocabulary(log, catalog);

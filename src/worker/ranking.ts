@@ -75,10 +75,6 @@ export class TopK {
     return this.ids.length < this.k ? -Infinity : (this.scores[this.scores.length - 1] as number);
   }
 
-  has(id: string): boolean {
-    return this.ids.includes(id);
-  }
-
   offer(id: string, score: number): void {
     if (this.ids.length >= this.k && score <= this.threshold) return;
     let i = this.scores.length;
@@ -89,10 +85,6 @@ export class TopK {
       this.ids.pop();
       this.scores.pop();
     }
-  }
-
-  get size(): number {
-    return this.ids.length;
   }
 }
 

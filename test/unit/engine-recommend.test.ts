@@ -5,7 +5,7 @@ import { openStore } from '../../src/store/index.js';
 import { SasRecommender } from '../../src/model/sasrec-recommender.js';
 import { ItemNeighbours } from '../../src/model/item-neighbours.js';
 import { saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import type { CatalogItem, ConsentState, HearthStore } from '../../src/store/types.js';
 import type { EventType, StoredEvent } from '../../src/protocol/event-types.js';
 import type { RecommenderConfig } from '../../src/model/contract.js';
@@ -25,7 +25,7 @@ const event = (time: number, id: string, type: EventType = 'view_item', session 
 
 /** Shoppers browsing along a few "paths" of the catalog: p(i) is usually followed by p(i + 1), sometimes by p(i + 7). */
 function pathEvents(sessions: number, seed: number): StoredEvent[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const out: StoredEvent[] = [];
   let t = 1_000;
   for (let s = 0; s < sessions; s++) {
@@ -81,7 +81,7 @@ describe('recommend() as a shop serves it', () => {
     await store.appendEvents(pathEvents(200, 2));
     const core = new EngineCore({ store, options: { recommender: tiny, trainEpochs: 15 } });
     await core.train(granted);
-    const random = createRandom(9);
+    const random = seededRandom(9);
     let cases = 0;
     let faithful = 0;
     for (let h = 0; h < 6; h++) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
 import { runFederatedRound, GLOBAL_MODEL_CHECKPOINT, LAST_UPLOAD_META, type FederatedModel, type FederatedRoundDeps } from '../../src/federated/client.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { HistoryStep, NamedWeight, TrainOptions } from '../../src/model/contract.js';
 import type { ModelCheckpoint } from '../../src/store/types.js';
 import { SITE_KEY, tinyModel } from './server-fixtures.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addGaussianNoise, clipToNorm, l2Norm, subtractWeights } from '../../src/federated/update-math.js';
-import { gaussianSampler, secureRandom, seededRandom } from '../../src/federated/random.js';
+import { gaussianSampler, secureRandom, seededRandom } from '../../src/shared/random.js';
 
 describe('update arithmetic', () => {
   it('subtracts the global model from the local one', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { decodeUpdate, encodeUpdate, quantize, WireError, type WireErrorReason } from '../../src/federated/wire.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
 
 function tensors(seed = 1): NamedWeight[] {

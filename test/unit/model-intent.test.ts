@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createIntentModel, intentModelFromCheckpoint } from '../../src/model/intent-model.js';
 import type { HistoryStep } from '../../src/model/contract.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
@@ -12,7 +12,7 @@ const items = syntheticItems(60, categories);
 
 /** Sessions of views; when one category gets ≥ 3 views, the session ends in an add_to_cart. */
 function sessions(count: number, seed: number): { steps: HistoryStep[]; views: HistoryStep[]; cart: boolean }[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: count }, () => {
     const length = 3 + Math.floor(random() * 4);
     const focus = Math.floor(random() * categories);

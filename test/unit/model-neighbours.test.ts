@@ -7,7 +7,7 @@ import { SasRecommender, recommenderFromCheckpoint } from '../../src/model/sasre
 import { chooseLoss, resolveRecommenderConfig, FULL_SOFTMAX_MAX_ITEMS } from '../../src/model/defaults.js';
 import { loadModelFromUrl, saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
 import { decodeModel } from '../../src/protocol/model-file.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import type { HistoryStep, RecommenderConfig } from '../../src/model/contract.js';
 import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
@@ -102,7 +102,7 @@ describe('the training loss', () => {
   test('samples negatives in proportion to smoothed target frequency, with matching log Q', () => {
     const counts = [0, 999, 99, 0]; // row 0 is padding
     const sampler = new NegativeSampler(counts);
-    const drawn = sampler.sample(20_000, createRandom(1));
+    const drawn = sampler.sample(20_000, seededRandom(1));
     const share = (row: number): number => drawn.filter((r) => r === row).length / drawn.length;
     expect(share(0)).toBe(0);
     const w = [0, 1000 ** 0.75, 100 ** 0.75, 1];

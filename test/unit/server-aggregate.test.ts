@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clipFlat, coordinateMedian, fedAdamStep, fedAvgStep, noisyMean, trimmedMean, weightedMean } from '../../src/server/aggregate.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 
 const f = (...v: number[]): Float32Array => Float32Array.from(v);
 

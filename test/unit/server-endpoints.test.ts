@@ -6,7 +6,7 @@ import { createAggregationServer, type AggregationServer } from '../../src/serve
 import type { AggregationServerOptions } from '../../src/server/options.js';
 import { LAYOUT, rawBody, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
 import { encodeUpdate } from '../../src/federated/wire.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
 
 /** The same tensors under a fresh update id (16-bit, seeded rounding). */

@@ -2,7 +2,7 @@
 import { gzipSync } from 'node:zlib';
 import { withManifest, weightsToBuffer, type ModelJson } from '../../src/protocol/model-file.js';
 import { encodeUpdate } from '../../src/federated/wire.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
 
 export const LAYOUT = [

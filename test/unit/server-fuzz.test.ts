@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { LAYOUT, rawBody, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
 
 const COUNT = 3000;

@@ -11,7 +11,7 @@ import { checkUpdateNorm } from '../../src/server/norm-bound.js';
 import { gunzipExact } from '../../src/server/gunzip-exact.js';
 import { decodeUpdate, encodeUpdate, WireError, type QuantizationBits } from '../../src/federated/wire.js';
 import { addGaussianNoise, clipToNorm } from '../../src/federated/update-math.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { LAYOUT, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
 
 const servers: AggregationServer[] = [];

@@ -6,7 +6,7 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
 import { mergeEvents } from '../../src/protocol/merge-events.js';
-import { backoffDelay } from '../../src/tracker/backoff.js';
+import { backoffDelay } from '../../src/shared/backoff.js';
 import { drainStashes, pageExitStash, STASH_PREFIX } from '../../src/tracker/page-exit-stash.js';
 import { Tracker } from '../../src/tracker/tracker.js';
 import { validateEvent } from '../../src/tracker/validate-event.js';
@@ -67,6 +67,11 @@ describe('the merge rule', () => {
 describe('back-off', () => {
   it('doubles from the base delay up to the cap', () => {
     expect([1, 2, 3, 4, 10, 100].map((n) => backoffDelay(n, 1_000, 60_000))).toEqual([1_000, 2_000, 4_000, 8_000, 60_000, 60_000]);
+  });
+
+  it('with jitter, waits a uniform share of the same ceiling', () => {
+    expect([0, 0.5, 0.999].map((u) => backoffDelay(3, 1_000, 60_000, () => u))).toEqual([0, 2_000, 3_996]);
+    expect(backoffDelay(100, 1_000, 30_000, () => 0.5)).toBe(15_000);
   });
 });
 

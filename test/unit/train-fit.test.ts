@@ -4,7 +4,7 @@ import { SasRecommender } from '../../src/model/sasrec-recommender.js';
 import { DataParallelTrainer } from '../../src/train/data-parallel.js';
 import { fitRecommender } from '../../src/train/fit.js';
 import { blendedRanks, metricsOf, type RankingCase } from '../../src/train/evaluate.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import type { HistoryStep, ItemAttributes, RecommenderConfig } from '../../src/model/contract.js';
 import { cyclicHistories, syntheticItems } from '../fixtures/model/synthetic-logs.js';
 import { trainWorkerUrl } from '../fixtures/model/train-worker-url.js';
@@ -19,7 +19,7 @@ const idsOnly = (n: number, prefix: string): ItemAttributes[] => Array.from({ le
  * three newest steps that item-to-item co-occurrence looks at.
  */
 function keyedSessions(count: number, seed: number): { sequences: HistoryStep[][]; cases: RankingCase[] } {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const sequences: HistoryStep[][] = [];
   const cases: RankingCase[] = [];
   for (let s = 0; s < count; s++) {
@@ -34,7 +34,7 @@ function keyedSessions(count: number, seed: number): { sequences: HistoryStep[][
 
 /** Pure co-visitation: eight groups of four items, each session three of one group in any order. */
 function basketSessions(count: number, seed: number): { sequences: HistoryStep[][]; cases: RankingCase[] } {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const sequences: HistoryStep[][] = [];
   const cases: RankingCase[] = [];
   for (let s = 0; s < count; s++) {
