@@ -12,8 +12,7 @@ const require = createRequire(import.meta.url);
 const pkg = require('./package.json');
 // Left to npm in the 'none' outputs: dependencies, and the optional peers of the server and CLIs.
 const runtimeDependencies = Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies });
-const isExternalDependency = (id) =>
-  id.startsWith('node:') || runtimeDependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
+const isExternalDependency = (id) => id.startsWith('node:') || runtimeDependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
 
 /** The outputs. `bundle: 'all'` inlines every dependency (script tag, worker); 'none' leaves them to npm. */
 const outputs = [

@@ -74,10 +74,11 @@ export class BagModel {
     let loss = 0;
     let count = 0;
     for (let e = 0; e < options.epochs; e++) {
-      for (const seq of seqs) for (let t = 1; t < seq.length; t++) {
-        loss += this.step(seq, t);
-        count++;
-      }
+      for (const seq of seqs)
+        for (let t = 1; t < seq.length; t++) {
+          loss += this.step(seq, t);
+          count++;
+        }
     }
     return { loss: count > 0 ? loss / count : 0 };
   }

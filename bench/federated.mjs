@@ -46,7 +46,10 @@ const budgetMs = minutes * 60_000;
 const started = Date.now();
 const K = Number(args['clients-per-round']);
 const clip = Number(args.clip);
-const noiseLevels = args.noise.split(',').map(Number).filter((z) => z > 0);
+const noiseLevels = args.noise
+  .split(',')
+  .map(Number)
+  .filter((z) => z > 0);
 const dims = Number(args.dims);
 const log = (...m) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s]`, ...m);
 
@@ -190,7 +193,10 @@ const rows = [];
       const j = Math.floor(random() * (k + 1));
       [order[k], order[j]] = [order[j], order[k]];
     }
-    await model.train(order.map((i) => clients[i]), { epochs: 1 });
+    await model.train(
+      order.map((i) => clients[i]),
+      { epochs: 1 },
+    );
     epochs++;
   }
   rows.push({ method: `centralised (${epochs} epochs)`, ...evaluateSampled(cases, (i, c) => model.score(i, c)), epsilon: '-', rounds: '-', updates: '-' });
@@ -200,7 +206,13 @@ rows.push({ method: 'untrained (initial global model)', ...evaluate(initialWeigh
 
 // --- 2. FedAvg without noise (its uploads feed the attack test).
 const fedavg = await federatedRun('fedavg', { timeMs: phaseMs.fedavg, captureAttack: true });
-rows.push({ method: args.aggregator === 'fedavg' ? 'FedAvg, no noise' : `${args.aggregator}, no noise`, ...fedavg.metrics, epsilon: 'inf (no DP)', rounds: fedavg.rounds, updates: fedavg.clientUpdates });
+rows.push({
+  method: args.aggregator === 'fedavg' ? 'FedAvg, no noise' : `${args.aggregator}, no noise`,
+  ...fedavg.metrics,
+  epsilon: 'inf (no DP)',
+  rounds: fedavg.rounds,
+  updates: fedavg.clientUpdates,
+});
 log('fedavg done', fedavg.metrics, `${fedavg.msPerClient.toFixed(0)} ms per client`);
 // The same number of sequence visits as FedAvg made, centrally: separates the cost of federation
 // from the cost of the smaller compute budget the simulation could afford.
@@ -209,7 +221,13 @@ log('fedavg done', fedavg.metrics, `${fedavg.msPerClient.toFixed(0)} ms per clie
   const random = rng(31);
   const visits = Array.from({ length: fedavg.clientUpdates }, () => clients[Math.floor(random() * clients.length)]);
   await model.train(visits, { epochs: 1 });
-  rows.push({ method: `centralised, same ${fedavg.clientUpdates} sequence visits as FedAvg`, ...evaluateSampled(cases, (i, c) => model.score(i, c)), epsilon: '-', rounds: '-', updates: fedavg.clientUpdates });
+  rows.push({
+    method: `centralised, same ${fedavg.clientUpdates} sequence visits as FedAvg`,
+    ...evaluateSampled(cases, (i, c) => model.score(i, c)),
+    epsilon: '-',
+    rounds: '-',
+    updates: fedavg.clientUpdates,
+  });
 }
 
 // --- 3. DP-FedAvg at each noise level.
@@ -224,7 +242,15 @@ let throughput;
 {
   const dataDir = await mkdtemp(join(tmpdir(), 'hearth-bench-tp-'));
   const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, initialWeights, 'weights.bin');
-  const server = await lib.createAggregationServer({ dataDir, initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) }, siteKeys: [SITE_KEY], minClients: 1_000_000, clip, rateLimit: 1e9, bodyLimit: 64 << 20 });
+  const server = await lib.createAggregationServer({
+    dataDir,
+    initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) },
+    siteKeys: [SITE_KEY],
+    minClients: 1_000_000,
+    clip,
+    rateLimit: 1e9,
+    bodyLimit: 64 << 20,
+  });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   const model = new BagModel({ ...modelOptions, seed: 9 });
   const random = rng(17);
@@ -281,7 +307,9 @@ const attack = [];
       const touched = new Set(clients[client]);
       const k = touched.size;
       const score = rowsChanged(tensors);
-      const guess = Array.from({ length: numItems }, (_, i) => i + 1).sort((a, b) => score[b] - score[a]).slice(0, k);
+      const guess = Array.from({ length: numItems }, (_, i) => i + 1)
+        .sort((a, b) => score[b] - score[a])
+        .slice(0, k);
       precision += guess.filter((r) => touched.has(r)).length / k;
       chance += k / numItems;
       n++;
@@ -293,55 +321,71 @@ const attack = [];
 
 // --- 6. Upload size of the real SASRec recommender: the default demo model (~500 items) and a games-sized one.
 const sasrecBytes = [];
-if (!args['skip-sasrec'] && Date.now() - started < budgetMs * 0.95) try {
-  const MODEL_LIB = join(REPO, 'node_modules/.cache/hearth-bench/model-lib.mjs');
-  await build({
-    stdin: { contents: `export { createRecommender } from './src/model/sasrec-recommender.ts'; export { setupNodeRuntime } from './src/train/node-runtime.ts';`, resolveDir: REPO, loader: 'ts' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    outfile: MODEL_LIB,
-    logLevel: 'silent',
-  });
-  const modelLib = await import(MODEL_LIB);
-  const backend = await modelLib.setupNodeRuntime('wasm');
-  for (const items of [500, numItems, 23_715]) {
-    const model = modelLib.createRecommender({ items: Array.from({ length: items }, (_, i) => ({ id: String(i + 1), category: `c${i % 20}`, brand: `b${i % 50}`, price: 10 + (i % 90) })) });
-    const before = model.getWeights();
-    const random = rng(items);
-    const seq = Array.from({ length: 20 }, (_, i) => ({ itemId: String(1 + Math.floor(random() * items)), type: i % 5 === 4 ? 'add_to_cart' : 'view_item', time: 1_700_000_000_000 + i * 60_000 }));
-    const t0 = Date.now();
-    await model.train([seq], { epochs: 1 });
-    const trainMs = Date.now() - t0;
-    const update = lib.subtractWeights(model.getWeights(), before);
-    const int8 = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 8 });
-    const int16 = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 16 });
-    // With on-device noise every value changes: the dense worst case of the wire format.
-    const noiseRandom = rng(items + 1);
-    for (const t of update) for (let i = 0; i < t.values.length; i++) t.values[i] += 0.001 * Math.sqrt(-2 * Math.log(1 - noiseRandom())) * Math.cos(2 * Math.PI * noiseRandom());
-    const dense = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 8 });
-    sasrecBytes.push({ items, parameters: model.parameterCount(), int8: int8.body.length, int16: int16.body.length, dense: dense.body.length, float32: 4 * model.parameterCount(), trainMs, backend });
-    model.dispose();
-    log('sasrec bytes', sasrecBytes.at(-1));
+if (!args['skip-sasrec'] && Date.now() - started < budgetMs * 0.95)
+  try {
+    const MODEL_LIB = join(REPO, 'node_modules/.cache/hearth-bench/model-lib.mjs');
+    await build({
+      stdin: { contents: `export { createRecommender } from './src/model/sasrec-recommender.ts'; export { setupNodeRuntime } from './src/train/node-runtime.ts';`, resolveDir: REPO, loader: 'ts' },
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      outfile: MODEL_LIB,
+      logLevel: 'silent',
+    });
+    const modelLib = await import(MODEL_LIB);
+    const backend = await modelLib.setupNodeRuntime('wasm');
+    for (const items of [500, numItems, 23_715]) {
+      const model = modelLib.createRecommender({ items: Array.from({ length: items }, (_, i) => ({ id: String(i + 1), category: `c${i % 20}`, brand: `b${i % 50}`, price: 10 + (i % 90) })) });
+      const before = model.getWeights();
+      const random = rng(items);
+      const seq = Array.from({ length: 20 }, (_, i) => ({ itemId: String(1 + Math.floor(random() * items)), type: i % 5 === 4 ? 'add_to_cart' : 'view_item', time: 1_700_000_000_000 + i * 60_000 }));
+      const t0 = Date.now();
+      await model.train([seq], { epochs: 1 });
+      const trainMs = Date.now() - t0;
+      const update = lib.subtractWeights(model.getWeights(), before);
+      const int8 = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 8 });
+      const int16 = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 16 });
+      // With on-device noise every value changes: the dense worst case of the wire format.
+      const noiseRandom = rng(items + 1);
+      for (const t of update) for (let i = 0; i < t.values.length; i++) t.values[i] += 0.001 * Math.sqrt(-2 * Math.log(1 - noiseRandom())) * Math.cos(2 * Math.PI * noiseRandom());
+      const dense = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 8 });
+      sasrecBytes.push({
+        items,
+        parameters: model.parameterCount(),
+        int8: int8.body.length,
+        int16: int16.body.length,
+        dense: dense.body.length,
+        float32: 4 * model.parameterCount(),
+        trainMs,
+        backend,
+      });
+      model.dispose();
+      log('sasrec bytes', sasrecBytes.at(-1));
+    }
+  } catch (error) {
+    log('the SASRec upload-size measurement failed:', error);
   }
-} catch (error) {
-  log('the SASRec upload-size measurement failed:', error);
-}
 
 // --- The table.
 const f3 = (x) => (typeof x === 'number' ? x.toFixed(4) : String(x));
 const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 console.log(`\nFederated benchmark — ${DATA}`);
 console.log(`split: leave-one-out on ${sequences.length} sampled users (${numItems} items); ${cases.length} evaluation users; HR@10 / NDCG@10 with 100 sampled negatives`);
-console.log(`model: plain-JS next-item model (mean of last 20 input embeddings · output embeddings + bias, ${dims} dims, sampled softmax 50 negatives), ${initialWeights.reduce((n, w) => n + w.values.length, 0)} parameters`);
-console.log(`federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), ${args.aggregator}, server lr ${args['server-lr'] ?? (args.aggregator === 'fedavg' ? K : '0.01 (server default)')}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`);
+console.log(
+  `model: plain-JS next-item model (mean of last 20 input embeddings · output embeddings + bias, ${dims} dims, sampled softmax 50 negatives), ${initialWeights.reduce((n, w) => n + w.values.length, 0)} parameters`,
+);
+console.log(
+  `federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), ${args.aggregator}, server lr ${args['server-lr'] ?? (args.aggregator === 'fedavg' ? K : '0.01 (server default)')}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`,
+);
 console.log('| method | HR@10 | NDCG@10 | NDCG vs centralised | rounds | client updates | epsilon (delta 1e-5) |');
 console.log('|---|---|---|---|---|---|---|');
 const central = rows[0].ndcg;
 for (const r of rows) console.log(`| ${r.method} | ${f3(r.hr)} | ${f3(r.ndcg)} | ${((100 * r.ndcg) / central).toFixed(1)}% | ${r.rounds} | ${r.updates} | ${r.epsilon} |`);
 const b = fedavg.bytes;
-console.log(`\nbytes uploaded per client per round (this model, int8 + gzip): median ${kb(b[b.length >> 1])}, p95 ${kb(b[Math.floor(b.length * 0.95)])}, max ${kb(b[b.length - 1])} over ${b.length} uploads`);
+console.log(
+  `\nbytes uploaded per client per round (this model, int8 + gzip): median ${kb(b[b.length >> 1])}, p95 ${kb(b[Math.floor(b.length * 0.95)])}, max ${kb(b[b.length - 1])} over ${b.length} uploads`,
+);
 console.log(`client round time (download cached, train, clip, quantize, gzip, upload over HTTP): ${fedavg.msPerClient.toFixed(0)} ms mean`);
 if (sasrecBytes.length > 0) {
   console.log('\nreal SASRec recommender (default config), one client update after one local step on 20 events:');
@@ -349,7 +393,9 @@ if (sasrecBytes.length > 0) {
   console.log('|---|---|---|---|---|---|---|');
   for (const s of sasrecBytes) console.log(`| ${s.items} | ${s.parameters} | ${kb(s.float32)} | ${kb(s.int8)} | ${kb(s.int16)} | ${kb(s.dense)} | ${s.trainMs} ms (${s.backend}) |`);
 }
-console.log(`\nserver throughput: ${throughput.accepted} updates accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP on 127.0.0.1, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`);
+console.log(
+  `\nserver throughput: ${throughput.accepted} updates accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP on 127.0.0.1, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`,
+);
 console.log('\nattack test (curious server; guess = the k rows whose embeddings changed most, k = items the shopper touched):');
 console.log('| on-device noise sigma | precision@k | chance | uploads |');
 console.log('|---|---|---|---|');

@@ -17,7 +17,7 @@ import type { ConsentScope } from './consent.js';
 import { CONSENT_SCOPES } from './consent.js';
 import { GOOGLE_CONSENT_TABLE, TCF_TABLE, checkConsentPlatforms, type ConsentPlatformOptions, type ConsentTable } from './platform-options.js';
 import { listOf } from '../tracker/array-like.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 
 /** A decision per scope (scopes a platform said nothing about are absent). */
 export type ScopeDecisions = Partial<Record<ConsentScope, boolean>>;

@@ -6,14 +6,7 @@
 import type { ConsentScope } from './consent.js';
 
 /** GA4 Consent Mode v2 consent types (`gtag('consent', 'default' | 'update', { … })`). */
-export type GoogleConsentType =
-  | 'ad_storage'
-  | 'ad_user_data'
-  | 'ad_personalization'
-  | 'analytics_storage'
-  | 'functionality_storage'
-  | 'personalization_storage'
-  | 'security_storage';
+export type GoogleConsentType = 'ad_storage' | 'ad_user_data' | 'ad_personalization' | 'analytics_storage' | 'functionality_storage' | 'personalization_storage' | 'security_storage';
 
 /**
  * A scope is granted when every signal listed for it is granted, refused when any is refused, and

@@ -13,7 +13,7 @@
  * catalog feed, makes no request; it needs neither `unsafe-eval` nor `unsafe-inline`.
  */
 import { createHearth } from '../hearth/create-hearth.js';
-import type { HearthOptions } from '../config.js';
+import type { HearthOptions } from '../hearth/config.js';
 import type { Hearth } from '../hearth/types.js';
 import type { Runtime } from '../hearth/runtime.js';
 import { describeError } from '../protocol/errors.js';
@@ -27,8 +27,7 @@ export type LiveHearth = Hearth & { push(...commands: unknown[]): number };
 
 type QueueWindow = Window & typeof globalThis & { hearth?: unknown };
 
-const script: HTMLScriptElement | null =
-  typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
+const script: HTMLScriptElement | null = typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
 let live: LiveHearth | undefined;
 /** Warnings about skipped commands are debug output: `data-debug` on the tag, or `debug` once started. */
 let debug = script?.dataset.debug !== undefined && script.dataset.debug !== 'false';
@@ -105,7 +104,11 @@ function run(hearth: Hearth, raw: unknown): void {
     else if (name === 'on') hearth.on(a as 'event', b as never);
     // The callbacks are the page's: what they throw is reported like a failed command.
     else if (name === 'ready') hearth.ready.then(() => (a as (hearth: LiveHearth) => void)(live!)).catch(report);
-    else if (name === 'recommend') hearth.recommend(a as never).then(b as never, (error: unknown) => (b as (items: [], error: unknown) => void)([], error)).catch(report);
+    else if (name === 'recommend')
+      hearth
+        .recommend(a as never)
+        .then(b as never, (error: unknown) => (b as (items: [], error: unknown) => void)([], error))
+        .catch(report);
     else if (name !== 'init') throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, ready, recommend, init');
     else if (live) warn('Hearth is already initialised; ["init"] was skipped.');
   } catch (error) {

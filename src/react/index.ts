@@ -59,7 +59,6 @@ export function HearthProvider({ options, hearth: given, children }: HearthProvi
       setStarted(null);
     };
     // Options are read once, like init(); a new instance per render would lose the session.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [given]);
   return createElement(HearthContext.Provider, { value: given ?? started }, children);
 }
@@ -109,7 +108,6 @@ function useQuery<T>(key: string, initial: T, ask: (hearth: Hearth) => Promise<T
       current = false;
     };
     // `ask` is a new function each render; `key` says when the question changed.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [hearth, key, round]);
   return { ...state, refresh };
 }

@@ -21,19 +21,7 @@ import { createDiskStore } from './store.js';
 import { loadModelDir } from './model-dir.js';
 import { resolveServerOptions, type AggregationServerOptions, type ResolvedServerOptions } from './options.js';
 import { createServerMetrics } from './metrics.js';
-import {
-  ErrorReply,
-  Health,
-  ModelHeaders,
-  MODEL_VERSION_HEADER,
-  NoQuery,
-  RoundInfo,
-  RoundParams,
-  SITE_KEY_HEADER,
-  UploadAccepted,
-  UploadHeaders,
-  WeightsQuery,
-} from '../protocol/aggregation-http.js';
+import { ErrorReply, Health, ModelHeaders, MODEL_VERSION_HEADER, NoQuery, RoundInfo, RoundParams, SITE_KEY_HEADER, UploadAccepted, UploadHeaders, WeightsQuery } from '../protocol/aggregation-http.js';
 
 export { MODEL_VERSION_HEADER, SITE_KEY_HEADER };
 
@@ -184,9 +172,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     return reply.type(contentType).send(body);
   });
 
-  app.get('/v1/round', { schema: { querystring: NoQuery, response: { 200: RoundInfo } } }, async (_request, reply) =>
-    reply.header('cache-control', 'no-store').send(coordinator.roundInfo()),
-  );
+  app.get('/v1/round', { schema: { querystring: NoQuery, response: { 200: RoundInfo } } }, async (_request, reply) => reply.header('cache-control', 'no-store').send(coordinator.roundInfo()));
 
   app.get('/v1/model', { schema: { querystring: NoQuery, headers: ModelHeaders } }, async (request, reply) => {
     const model = coordinator.current();

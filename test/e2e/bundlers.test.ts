@@ -8,7 +8,7 @@
  * an app that forgot learns within seconds what is missing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import webpack from 'webpack';
 import { build as esbuild } from 'esbuild';
@@ -38,7 +38,9 @@ async function buildWebpack(): Promise<void> {
   const outDir = join(app.dir, 'out-webpack');
   // No config beyond entry and output: node shims, asset rules and worker handling are webpack's defaults.
   const stats = await new Promise<webpack.Stats>((resolve, reject) =>
-    webpack({ mode: 'production', context: app.dir, entry: './main.js', output: { path: outDir }, performance: { hints: false } }, (error, result) => (error || !result ? reject(error) : resolve(result))),
+    webpack({ mode: 'production', context: app.dir, entry: './main.js', output: { path: outDir }, performance: { hints: false } }, (error, result) =>
+      error || !result ? reject(error) : resolve(result),
+    ),
   );
   if (stats.hasErrors()) throw new Error(stats.toString('errors-only'));
   writeFileSync(join(outDir, 'index.html'), page('main.js', false));
@@ -61,7 +63,15 @@ async function buildRollup(): Promise<void> {
 
 async function buildReact(): Promise<void> {
   const outDir = join(app.dir, 'out-react');
-  await esbuild({ absWorkingDir: app.dir, entryPoints: ['react-main.js'], bundle: true, format: 'esm', outfile: join(outDir, 'main.js'), define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent' });
+  await esbuild({
+    absWorkingDir: app.dir,
+    entryPoints: ['react-main.js'],
+    bundle: true,
+    format: 'esm',
+    outfile: join(outDir, 'main.js'),
+    define: { 'process.env.NODE_ENV': '"production"' },
+    logLevel: 'silent',
+  });
   copyWorkerFiles(outDir);
   writeFileSync(join(outDir, 'index.html'), page('main.js', true).replace('<p id="status">loading</p>', '<div id="root"></div>'));
 }
@@ -110,7 +120,11 @@ describe('Hearth installed from its package and bundled', () => {
   test('a React app with hearth/react: the provider starts Hearth, useRecommendations() answers from the model after training, useIntent() sees the cart', async () => {
     const tab = await browser.newPage();
     await tab.goto(`${sites.get('out-react')!.origin}/index.html`);
-    await tab.waitForFunction(() => document.querySelector('main')?.dataset.phase !== 'starting' && document.querySelector('main')?.dataset.loading === 'false' && document.querySelectorAll('#for-you li').length === 3, undefined, { timeout: 60_000 });
+    await tab.waitForFunction(
+      () => document.querySelector('main')?.dataset.phase !== 'starting' && document.querySelector('main')?.dataset.loading === 'false' && document.querySelectorAll('#for-you li').length === 3,
+      undefined,
+      { timeout: 60_000 },
+    );
     const shown = await tab.evaluate(() => ({
       phase: document.querySelector('main')?.dataset.phase,
       items: [...document.querySelectorAll<HTMLElement>('#for-you li')].map((li) => `${li.dataset.item}/${li.dataset.source}`),

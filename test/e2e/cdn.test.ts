@@ -56,10 +56,17 @@ describe('the script tag from another origin', () => {
   test('with Access-Control-Allow-Origin on its files, the worker starts through a blob shim, trains and recommends from the model', async () => {
     const page = await openShop('cors');
     const result = await page.evaluate(async () => {
-      type H = { ready: Promise<void>; track(e: unknown): void; flush(): Promise<void>; engine: { train(): Promise<{ recommenderLoss: number | null }>; info(): Promise<{ status: string; backend: string | null }> }; recommend(o: unknown): Promise<{ itemId: string; source: string }[]> };
+      type H = {
+        ready: Promise<void>;
+        track(e: unknown): void;
+        flush(): Promise<void>;
+        engine: { train(): Promise<{ recommenderLoss: number | null }>; info(): Promise<{ status: string; backend: string | null }> };
+        recommend(o: unknown): Promise<{ itemId: string; source: string }[]>;
+      };
       const hearth = (window as unknown as { hearth: H }).hearth;
       await hearth.ready;
-      for (let round = 0; round < 6; round++) for (let i = 0; i < 6; i++) hearth.track({ type: 'view_item', items: [{ item_id: `sku-${i}` }], timestamp: Date.now() - 3_600_000 + (round * 6 + i) * 1000 });
+      for (let round = 0; round < 6; round++)
+        for (let i = 0; i < 6; i++) hearth.track({ type: 'view_item', items: [{ item_id: `sku-${i}` }], timestamp: Date.now() - 3_600_000 + (round * 6 + i) * 1000 });
       await hearth.flush();
       const trained = await hearth.engine.train();
       const recs = await hearth.recommend({ k: 3 });
@@ -83,7 +90,10 @@ describe('the script tag from another origin', () => {
       const hearth = (window as unknown as { hearth: H }).hearth;
       await hearth.ready;
       hearth.track({ type: 'view_item', items: [{ item_id: 'sku-1' }] });
-      const error = await hearth.recommend().then(() => null, (e: { code: string; message: string }) => ({ code: e.code, message: e.message }));
+      const error = await hearth.recommend().then(
+        () => null,
+        (e: { code: string; message: string }) => ({ code: e.code, message: e.message }),
+      );
       return { info: await hearth.engine.info(), error };
     });
     console.log(`cdn without CORS: ${result.info.fallbackReason}`);

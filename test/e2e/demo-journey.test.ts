@@ -151,7 +151,11 @@ describe('the demo storefront', () => {
     const events = await storedEvents(page);
     const types = new Set(events.map((e) => e.type));
     for (const type of ['page_view', 'view_item', 'select_item', 'add_to_cart', 'purchase']) expect(types, `stored ${type}`).toContain(type);
-    for (const id of viewed) expect(events.some((e) => e.type === 'view_item' && e.itemIds.includes(id)), `view_item ${id}`).toBe(true);
+    for (const id of viewed)
+      expect(
+        events.some((e) => e.type === 'view_item' && e.itemIds.includes(id)),
+        `view_item ${id}`,
+      ).toBe(true);
     expect(events.find((e) => e.type === 'purchase')?.itemIds).toEqual([viewed[3]]);
 
     // Search results.
@@ -169,7 +173,9 @@ describe('the demo storefront', () => {
     // "For you" does not repeat what the shopper just viewed (or bought); "Recently viewed" shows those, labelled as views.
     expect(after.ids.filter((id) => viewed.includes(id))).toEqual([]);
     await page.waitForFunction(() => document.querySelector('[data-list="recent"] [data-hearth-item]') !== null);
-    const recent = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('[data-list="recent"] [data-hearth-item]')].map((c) => `${c.dataset.hearthItem}:${c.closest('.card')?.querySelector('.badge')?.textContent}`));
+    const recent = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('[data-list="recent"] [data-hearth-item]')].map((c) => `${c.dataset.hearthItem}:${c.closest('.card')?.querySelector('.badge')?.textContent}`),
+    );
     expect(recent.slice(0, 4)).toEqual([...viewed].reverse().map((id) => `${id}:Viewed`));
     expect(share(after.categories, 'Running')).toBeGreaterThan(share(before.categories, 'Running'));
     expect(share(after.categories, 'Running')).toBeGreaterThanOrEqual(0.5);

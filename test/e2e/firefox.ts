@@ -40,7 +40,8 @@ function pageView(page: PuppeteerPage): Page {
     goto: (url: string) => page.goto(url),
     url: () => page.url(),
     evaluate: (fn: never, arg?: unknown) => (arg === undefined ? page.evaluate(fn) : page.evaluate(fn, arg as never)),
-    waitForFunction: (fn: never, arg?: unknown, options?: { timeout?: number }) => page.waitForFunction(fn, { timeout: options?.timeout ?? 60_000, polling: 50 }, ...(arg === undefined ? [] : [arg as never])),
+    waitForFunction: (fn: never, arg?: unknown, options?: { timeout?: number }) =>
+      page.waitForFunction(fn, { timeout: options?.timeout ?? 60_000, polling: 50 }, ...(arg === undefined ? [] : [arg as never])),
     click: (selector: string) => page.click(selector),
     close: () => page.close(),
     addInitScript: (fn: never, arg?: unknown) => page.evaluateOnNewDocument(fn, ...(arg === undefined ? [] : [arg as never])),
@@ -57,7 +58,10 @@ function pageView(page: PuppeteerPage): Page {
     },
     screenshot: (options: { path: string; fullPage?: boolean }) => page.screenshot(options as never),
     on(event: string, listener: Listener) {
-      if (event === 'console') page.on('console', (message) => (listener as (m: { type(): string; text(): string }) => void)({ type: () => (message.type() === 'error' ? 'error' : message.type()), text: () => message.text() }));
+      if (event === 'console')
+        page.on('console', (message) =>
+          (listener as (m: { type(): string; text(): string }) => void)({ type: () => (message.type() === 'error' ? 'error' : message.type()), text: () => message.text() }),
+        );
       else if (event === 'pageerror') page.on('pageerror', listener as never);
       else if (event === 'request') page.on('request', (request) => (listener as (r: Request) => void)(requestView(request)));
       else throw new Error(`The Firefox harness does not forward "${event}" events`);

@@ -27,13 +27,20 @@ function quickStart(): { html: string; setup: string; csp: string } {
 
 beforeAll(async () => {
   const { html, setup, csp } = quickStart();
-  const catalog = [{ id: 'sku-1', title: 'Mug', inStock: true }, { id: 'sku-2', title: 'Pot', inStock: true }];
+  const catalog = [
+    { id: 'sku-1', title: 'Mug', inStock: true },
+    { id: 'sku-2', title: 'Pot', inStock: true },
+  ];
   server = await startStaticServer({
     headers: { 'content-security-policy': csp },
     handle(req, res) {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const send = (type: string, body: string | Buffer): true => (res.writeHead(200, { 'content-type': type, 'content-security-policy': csp }).end(body), true);
-      if (path === '/shop.html') return send('text/html', `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>readme</title><link rel="icon" href="data:,">${html}</head><body><p>The README's quick start.</p></body></html>`);
+      if (path === '/shop.html')
+        return send(
+          'text/html',
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>readme</title><link rel="icon" href="data:,">${html}</head><body><p>The README's quick start.</p></body></html>`,
+        );
       if (path === '/js/hearth-setup.js') return send('text/javascript', setup);
       if (path === '/catalog.json') return send('application/json', JSON.stringify(catalog));
       if (path.startsWith('/hearth/')) return send(path.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', readFileSync(join(REPO_ROOT, 'dist', path.slice('/hearth/'.length))));

@@ -7,16 +7,16 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { decideByTable, readConsentCommand, watchConsentPlatforms, type PlatformSignal } from '../../src/consent/consent-platforms.js';
 import { GOOGLE_CONSENT_TABLE, TCF_TABLE } from '../../src/consent/platform-options.js';
-import { resolveOptions } from '../../src/config.js';
+import { resolveOptions } from '../../src/hearth/config.js';
 import { init } from '../../src/index.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { createHearth } from '../../src/hearth/create-hearth.js';
 import { createRuntime } from '../../src/hearth/runtime-session.js';
 import { openStore } from '../../src/store/open-store.js';
 import { withMaintenanceLock } from '../../src/store/maintenance-lock.js';
 import { refreshCatalogFromFeed } from '../../src/store/catalog-feed.js';
 import { fallbackEngine } from '../../src/hearth/fallback-engine.js';
-import type { HearthOptions } from '../../src/config.js';
+import type { HearthOptions } from '../../src/hearth/config.js';
 
 /** What gtag() pushes: its `arguments`. */
 function gtag(..._args: unknown[]): IArguments {
@@ -80,7 +80,10 @@ describe('consent platforms', () => {
   });
 
   it('the tables can be replaced, and a platform turned off', () => {
-    const win: Record<string, unknown> = { dataLayer: [gtag('consent', 'update', { personalization_storage: 'granted', ad_personalization: 'denied' })], __tcfapi: fakeTcf({ gdprApplies: true, eventStatus: 'tcloaded', purpose: { consents: { 1: true } } }).api };
+    const win: Record<string, unknown> = {
+      dataLayer: [gtag('consent', 'update', { personalization_storage: 'granted', ad_personalization: 'denied' })],
+      __tcfapi: fakeTcf({ gdprApplies: true, eventStatus: 'tcloaded', purpose: { consents: { 1: true } } }).api,
+    };
     const seen = watch(win, { googleConsentMode: { table: { personalise: ['personalization_storage'], contribute: [] } }, tcf: false });
     expect(seen).toEqual([{ source: 'google-consent-mode', decisions: { personalise: true }, kept: true }]);
     // The npm entry refuses a malformed option at once; the script tag's runtime turns the bridges off.
@@ -95,7 +98,10 @@ describe('consent platforms', () => {
     const win = { dataLayer, addEventListener() {}, removeEventListener() {} } as unknown as Window & typeof globalThis;
     const dbName = `platforms-${Date.now()}`;
     const runtime = createRuntime({ openStore, withMaintenanceLock, refreshCatalogFromFeed, createEngineClient: () => fallbackEngine('test') });
-    const hearth = createHearth({ dbName, consent: 'opt-in', autocapture: false, engine: { enabled: false } }, { loadRuntime: async () => runtime, window: win, gpc: () => false, scheduleIdle: () => () => undefined });
+    const hearth = createHearth(
+      { dbName, consent: 'opt-in', autocapture: false, engine: { enabled: false } },
+      { loadRuntime: async () => runtime, window: win, gpc: () => false, scheduleIdle: () => () => undefined },
+    );
     hearth.track({ type: 'view_item', items: [{ item_id: 'held' }] });
     await hearth.ready;
     expect(hearth.consent.get()).toMatchObject({ personalise: false, contribute: false });
@@ -105,7 +111,10 @@ describe('consent platforms', () => {
     expect((await hearth.exportData()).events.map((e) => e.itemIds[0])).toEqual(['held']);
     hearth.destroy();
     // The next page knows the decision from the store, before any consent command.
-    const next = createHearth({ dbName, consent: 'opt-in', autocapture: false, engine: { enabled: false } }, { loadRuntime: async () => runtime, window: null, gpc: () => false, scheduleIdle: () => () => undefined });
+    const next = createHearth(
+      { dbName, consent: 'opt-in', autocapture: false, engine: { enabled: false } },
+      { loadRuntime: async () => runtime, window: null, gpc: () => false, scheduleIdle: () => () => undefined },
+    );
     await next.ready;
     expect(next.consent.get()).toMatchObject({ personalise: true, contribute: true });
     next.destroy();

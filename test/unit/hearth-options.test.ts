@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveOptions } from '../../src/config.js';
+import { resolveOptions } from '../../src/hearth/config.js';
 import { hasErrorCode } from '../../src/protocol/errors.js';
 import { createHearth } from '../../src/hearth/create-hearth.js';
 import { validateCatalog } from '../../src/store/catalog-validation.js';
@@ -52,7 +52,14 @@ describe('init options', () => {
 
   it('init fails fast, before loading anything, on bad options or a bad catalog', () => {
     let loaded = false;
-    const deps = { loadRuntime: async () => { loaded = true; throw new Error('unused'); }, window: null, validateCatalog };
+    const deps = {
+      loadRuntime: async () => {
+        loaded = true;
+        throw new Error('unused');
+      },
+      window: null,
+      validateCatalog,
+    };
     expect(() => createHearth({ consent: 'maybe' } as never, deps)).toThrow(/consent must be one of/);
     expect(() => createHearth({ catalog: [{ id: 'a' }] } as never, deps)).toThrow(expect.objectContaining({ code: 'invalid_catalog' }));
     expect(loaded).toBe(false);

@@ -29,7 +29,12 @@ describe('the script tag queue', () => {
     expect(items).toEqual([]);
     expect(error).toMatchObject({ code: 'engine_unavailable', message: expect.stringContaining('hearth.runtime.js') });
     // A callback that throws is the page's bug: it is contained like a failed command.
-    hearth.push(['ready', () => { throw new Error('page bug'); }]);
+    hearth.push([
+      'ready',
+      () => {
+        throw new Error('page bug');
+      },
+    ]);
     await hearth.ready;
     hearth.destroy();
   });
