@@ -10,7 +10,10 @@
  * Amazon Games (../shared/data/README.md): leave-one-out; validation = each user's second-to-last
  * item from the rest, test = the last item from everything before it, the user's own items
  * excluded from the ranking. RetailRocket: the given test prefixes; validation = every prefix of
- * the last 5 % of the training sessions (in file order), which are then not trained on.
+ * the last 5 % of the training sessions (in file order), which the Transformer does not train on.
+ * The counting models — co-occurrence, most popular and Hearth's item neighbours — all count the
+ * same data: everything before the test items (Games), every training session (RetailRocket),
+ * as `hearth-train` counts a shop's whole log after choosing its settings on validation.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -24,12 +27,13 @@ import { DataParallelTrainer } from '../src/train/data-parallel.js';
 import { blendedRanks, metricsOf, rankOf, type RankingCase } from '../src/train/evaluate.js';
 import { TRAINING_DEFAULTS } from '../src/train/training-defaults.js';
 import { contributions } from '../src/model/contributions.js';
+import { ItemNeighbours } from '../src/model/item-neighbours.js';
 import type { HistoryStep, RecommenderConfig } from '../src/model/contract.js';
 
 const { values: args } = parseArgs({
   options: {
-    minutes: { type: 'string', default: '9' },
-    'rr-minutes': { type: 'string', default: '9' },
+    minutes: { type: 'string', default: '10' },
+    'rr-minutes': { type: 'string', default: '10' },
     users: { type: 'string', default: '0' },
     sessions: { type: 'string', default: '0' },
     'eval-users': { type: 'string', default: '10000' },
@@ -133,6 +137,16 @@ interface Row {
 const table: Row[] = [];
 const notes: string[] = [];
 
+/** Recounts the model's item neighbours over `sequences` (0-based items), as hearth-train does over the whole log. */
+function countNeighbours(model: SasRecommender, sequences: readonly number[][]): void {
+  model.setNeighbours(
+    ItemNeighbours.count(
+      sequences.map((s) => model.rowsOf(s.map((i) => String(i + 1)))),
+      model.itemIds.length + 1,
+    ),
+  );
+}
+
 /** Rank lists of the baselines on test cases (0-based items). */
 function baselineRanks(scorer: Scorer, cases: readonly { history: number[]; target: number; exclude: boolean }[]): Int32Array {
   return Int32Array.from(cases, (c) => {
@@ -230,15 +244,19 @@ async function games(): Promise<void> {
       .slice(0, num('users'))
       .map((x) => x.s);
   const train: number[][] = [];
+  /** Everything before each user's test item: what the counting baselines and Hearth's neighbours see. */
+  const known: number[][] = [];
   const validation: RankingCase[] = [];
   const tests: { history: number[]; target: number; exclude: boolean; trainSet: Set<number> }[] = [];
   for (const s of users) {
     if (s.length < 3) {
       train.push(s);
+      known.push(s);
       continue;
     }
     const t = s.slice(0, -2);
     train.push(t);
+    known.push(s.slice(0, -1));
     validation.push({ history: steps(t, 'purchase'), target: String((s[s.length - 2] as number) + 1), excludeHistory: true });
     tests.push({ history: s.slice(0, -1), target: s[s.length - 1] as number, exclude: true, trainSet: new Set(t) });
   }
@@ -263,6 +281,9 @@ async function games(): Promise<void> {
     10,
   );
   notes.push(summary);
+  // As hearth-train ships it: the weights from the training split, the neighbours counted over all
+  // the data (here everything before the test items, the same data the baselines count).
+  countNeighbours(model, known);
   // The same 100 sampled negatives for every model (items outside the user's training set).
   const candidates = evalTests.map((c) =>
     Array.from({ length: 100 }, () => {
@@ -300,8 +321,8 @@ async function games(): Promise<void> {
   table.push({ name: 'games  Hearth Transformer', values: column(pick(full, 1), sampled.alone) });
   notes.push(explanationFaithfulness(model, evalTests.slice(0, 300), random));
   for (const [name, scorer] of [
-    ['Co-occurrence', cooccurrenceScorer(train, items)],
-    ['Most popular', popularityScorer(train, items)],
+    ['Co-occurrence', cooccurrenceScorer(known, items)],
+    ['Most popular', popularityScorer(known, items)],
   ] as const) {
     const ranks = baselineRanks(scorer, evalTests);
     const sampledRanks = Int32Array.from(evalTests, (c, u) => {
@@ -356,6 +377,8 @@ async function retailrocket(): Promise<void> {
     20,
   );
   notes.push(summary);
+  // The Transformer learned from the first 95 %; the neighbours, like the baselines, count every training session.
+  countNeighbours(model, sessions);
   const weight = model.config.neighbourWeight;
   const full = blendedRanks(
     model,
@@ -369,8 +392,8 @@ async function retailrocket(): Promise<void> {
   };
   table.push({ name: 'rr     Hearth (blend)', values: column(pick(0)) });
   table.push({ name: 'rr     Hearth Transformer', values: column(pick(1)) });
-  table.push({ name: 'rr     Co-occurrence', values: column(baselineRanks(cooccurrenceScorer(train, items), tests)) });
-  table.push({ name: 'rr     Most popular', values: column(baselineRanks(popularityScorer(train, items), tests)) });
+  table.push({ name: 'rr     Co-occurrence', values: column(baselineRanks(cooccurrenceScorer(sessions, items), tests)) });
+  table.push({ name: 'rr     Most popular', values: column(baselineRanks(popularityScorer(sessions, items), tests)) });
   model.dispose();
 }
 

@@ -1,6 +1,7 @@
 /**
  * Arithmetic on model updates: lists of named float32 tensors in the model's `getWeights()`
- * order. Shared by the client (update = local − global, clipping, on-device noise) and the server.
+ * order: the device's update (local − global), clipping and on-device noise; the server uses
+ * `sizeOf` for the shapes it checks.
  */
 import type { NamedWeight } from '../model/contract.js';
 import { HearthError } from '../protocol/errors.js';

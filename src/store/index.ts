@@ -1,6 +1,6 @@
 /**
- * The on-device store: internal to Hearth (used by the tracker in the page and by the engine in its
- * worker), not part of the public API.
+ * The on-device store's parts in one import, for tests and tools. Hearth's own modules import the
+ * file they need (so each bundle takes only what it uses); none of it is public API.
  */
 export { openStore, type OpenStoreOptions } from './open-store.js';
 export { IdbStore, QUOTA_EVICTION_SHARE, type IdbStoreOptions, type VersionChange } from './idb-store.js';

@@ -1,5 +1,5 @@
 /**
- * Only one tab (or worker) at a time runs maintenance (retention, catalog refresh, training).
+ * Only one tab at a time runs maintenance (retention, catalog refresh).
  *
  * With Web Locks, `navigator.locks.request(name, { ifAvailable: true })` gives the lock to exactly
  * one context, and the browser frees it when that context dies.
