@@ -169,10 +169,13 @@ export function requestsOutside(requests: readonly Request[], allowedOrigins: re
     .filter((url) => !allowedOrigins.some((origin) => url.startsWith(`${origin}/`) || url === origin));
 }
 
-/** Saves a full-page screenshot under test-results/ and returns its path. */
+/**
+ * Saves a full-page screenshot under test-results/ and returns its path; in Firefox the name ends
+ * in `-firefox`, so that a suite run in both browsers keeps both pictures.
+ */
 export async function screenshot(page: Page, name: string): Promise<string> {
   await mkdir(ARTIFACTS_DIR, { recursive: true });
-  const path = join(ARTIFACTS_DIR, `${name}.png`);
+  const path = join(ARTIFACTS_DIR, `${name}${BROWSER === 'chromium' ? '' : `-${BROWSER}`}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
 }
