@@ -18,6 +18,7 @@ import type { Hearth } from '../hearth/types.js';
 import type { Runtime } from '../hearth/runtime.js';
 import { describeError } from '../protocol/errors.js';
 import { listOf } from '../tracker/array-like.js';
+import { mergeTagOptions, optionsFromAttributes } from '../hearth/tag-options.js';
 
 export { HearthError, hasErrorCode } from '../protocol/errors.js';
 export { EVENT_TYPES } from '../protocol/event-types.js';
@@ -46,30 +47,6 @@ async function loadRuntime(): Promise<Runtime> {
   const url = runtimeUrl();
   const module = (await import(/* @vite-ignore */ url)) as { runtime: Runtime };
   return module.runtime;
-}
-
-/** Options from the tag's `data-*` attributes. */
-export function optionsFromAttributes(data: DOMStringMap): HearthOptions {
-  const options: Record<string, unknown> = {};
-  const flag = (value: string | undefined): boolean | undefined => (value === undefined ? undefined : value !== 'false');
-  if (data.consent !== undefined) options.consent = data.consent;
-  if (data.catalog) options.catalog = data.catalog;
-  if (data.autocapture !== undefined) options.autocapture = flag(data.autocapture);
-  if (data.datalayer !== undefined) options.dataLayer = data.datalayer === '' || data.datalayer === 'true' ? true : data.datalayer === 'false' ? false : data.datalayer;
-  if (data.debug !== undefined) options.debug = flag(data.debug);
-  if (data.dbName !== undefined) options.dbName = data.dbName;
-  if (data.flushInterval !== undefined) options.flushIntervalMs = Number(data.flushInterval);
-  if (data.worker || data.modelUrl || data.intentModelUrl || data.engine !== undefined || data.autoTrain !== undefined) {
-    const engine: Record<string, unknown> = {};
-    if (data.engine !== undefined) engine.enabled = flag(data.engine);
-    if (data.autoTrain !== undefined) engine.autoTrain = flag(data.autoTrain);
-    if (data.worker) engine.workerUrl = data.worker;
-    if (data.modelUrl) engine.modelUrl = data.modelUrl;
-    if (data.intentModelUrl) engine.intentModelUrl = data.intentModelUrl;
-    options.engine = engine;
-  }
-  if (data.federatedServer) options.federated = { serverUrl: data.federatedServer, siteKey: data.siteKey ?? '' };
-  return options as HearthOptions;
 }
 
 /**
@@ -169,19 +146,6 @@ function start(options: HearthOptions): void {
   }
 }
 
-/**
- * The tag's options overlaid with a queued `['init', options]`, one level deep: a queued
- * `engine: { autoTrain: false }` keeps the tag's `data-model-url`.
- */
-export function merge(fromTag: HearthOptions, queued: HearthOptions | undefined): HearthOptions {
-  const out: Record<string, unknown> = { ...fromTag };
-  for (const [key, value] of Object.entries(queued ?? {})) {
-    const base = out[key];
-    out[key] = base && value && typeof base === 'object' && typeof value === 'object' && !Array.isArray(value) ? { ...base, ...value } : value;
-  }
-  return out as HearthOptions;
-}
-
 function autoInit(tag: HTMLScriptElement): void {
   const fromTag = optionsFromAttributes(tag.dataset);
   if (tag.dataset.autoInit !== 'false') {
@@ -193,7 +157,7 @@ function autoInit(tag: HTMLScriptElement): void {
   const initOf = (raw: unknown): HearthOptions | undefined => {
     try {
       const command = commandOf(raw);
-      return command?.[0] === 'init' ? merge(fromTag, command[1] as HearthOptions | undefined) : undefined;
+      return command?.[0] === 'init' ? mergeTagOptions(fromTag, command[1] as HearthOptions | undefined) : undefined;
     } catch (error) {
       // A hostile init command is skipped; a later one may still start Hearth.
       warn('A queued ["init"] could not be read and was skipped.', error);

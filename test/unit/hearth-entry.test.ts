@@ -7,6 +7,11 @@ describe('the entry points', () => {
     expect(Object.keys(api).sort()).toEqual(['EVENT_TYPES', 'HearthError', 'hasErrorCode', 'init']);
   });
 
+  it("the script tag's global Hearth (its entry's exports) holds the same names and nothing else", async () => {
+    const tag = await import('../../src/entries/script-tag.js');
+    expect(Object.keys(tag).sort()).toEqual(['EVENT_TYPES', 'HearthError', 'hasErrorCode', 'init']);
+  });
+
   it('init() works in Node without window or IndexedDB: tracking in memory, no throw', async () => {
     const { init } = await import('../../src/index.js');
     const hearth = init({ consent: 'opt-out' });
@@ -19,7 +24,7 @@ describe('the entry points', () => {
   });
 
   it('the script tag reads its data-* attributes into init options', async () => {
-    const { optionsFromAttributes } = await import('../../src/entries/script-tag.js');
+    const { optionsFromAttributes } = await import('../../src/hearth/tag-options.js');
     expect(
       optionsFromAttributes({
         consent: 'opt-out',

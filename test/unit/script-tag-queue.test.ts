@@ -3,19 +3,19 @@
  * level deep, and `['ready', fn]` / `['recommend', options, fn]` call back through the queue.
  */
 import { describe, expect, it } from 'vitest';
-import { merge } from '../../src/entries/script-tag.js';
+import { mergeTagOptions } from '../../src/hearth/tag-options.js';
 import type { LiveHearth } from '../../src/entries/script-tag.js';
 import type { Recommendation } from '../../src/index.js';
 
 describe('the script tag queue', () => {
   it('a queued init with engine options keeps the engine options of the tag (data-model-url)', () => {
     const fromTag = { consent: 'opt-in' as const, engine: { modelUrl: '/model/model.json', workerUrl: '/x/hearth.worker.js' } };
-    expect(merge(fromTag, { consent: 'opt-out', engine: { autoTrain: false } })).toEqual({
+    expect(mergeTagOptions(fromTag, { consent: 'opt-out', engine: { autoTrain: false } })).toEqual({
       consent: 'opt-out',
       engine: { modelUrl: '/model/model.json', workerUrl: '/x/hearth.worker.js', autoTrain: false },
     });
-    expect(merge(fromTag, { engine: { modelUrl: '/other.json' } }).engine).toEqual({ modelUrl: '/other.json', workerUrl: '/x/hearth.worker.js' });
-    expect(merge(fromTag, undefined)).toEqual(fromTag);
+    expect(mergeTagOptions(fromTag, { engine: { modelUrl: '/other.json' } }).engine).toEqual({ modelUrl: '/other.json', workerUrl: '/x/hearth.worker.js' });
+    expect(mergeTagOptions(fromTag, undefined)).toEqual(fromTag);
   });
 
   it('["ready", fn] calls fn with the live instance, and ["recommend", options, fn] calls fn with the answer or with [] and the error', async () => {
