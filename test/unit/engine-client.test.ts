@@ -26,7 +26,7 @@ const info: EngineInfo = {
   fallbackReason: null,
 };
 
-type FakeWorker = Worker & { crash(message: string): void; terminated: boolean };
+type FakeWorker = Worker & { crash(message: string): void; say(message: unknown): void; terminated: boolean };
 
 /** A Worker look-alike whose other end runs `api` in this thread. */
 function fakeWorker(api: Partial<EngineWorkerApi>): FakeWorker {
@@ -43,6 +43,8 @@ function fakeWorker(api: Partial<EngineWorkerApi>): FakeWorker {
       port1.close();
       port2.close();
     },
+    /** A message from the worker's side outside comlink (its load report). */
+    say: (message: unknown) => port2.postMessage(message),
     crash(message: string) {
       const event = new Event('error') as Event & { message: string };
       event.message = message;
@@ -143,6 +145,20 @@ describe('engine client', () => {
     expect(status.fallbackReason).toMatch(/script failed to load/);
     expect(made).toBe(2);
     expect(await engine.intent([])).toMatchObject({ source: 'heuristic' });
+    engine.dispose();
+  });
+
+  test('a worker that reports an error while loading is given up in moments, not at the start timeout: info() says why, train() rejects with engine_unavailable', async () => {
+    const engine = client(() => {
+      // Never answers start(); says why, as the worker entry's load report does (webpack's Node shims once did this).
+      const w = fakeWorker({ start: () => new Promise(() => undefined) });
+      setTimeout(() => w.say({ hearthWorker: 'error', message: 'ReferenceError: __filename is not defined' }), 5);
+      return w;
+    });
+    const started = performance.now();
+    await expect(engine.train()).rejects.toMatchObject({ code: 'engine_unavailable', message: expect.stringContaining('__filename is not defined') });
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(await engine.info()).toMatchObject({ status: 'fallback', fallbackReason: expect.stringContaining('failed while loading') });
     engine.dispose();
   });
 
