@@ -58,6 +58,9 @@ afterAll(async () => {
 test("the README's script-tag snippet runs under the README's strict CSP: no violation, the queue is replayed", async () => {
   const page = await browser.newPage();
   const violations: string[] = [];
+  // The setup file's recommend callback logs the picks it was given ("for you", then the picks).
+  const logged: string[] = [];
+  page.on('console', (message) => logged.push(message.text()));
   await page.exposeFunction('reportViolation', (v: string) => violations.push(v));
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => (window as unknown as { reportViolation(v: string): void }).reportViolation(`${e.violatedDirective} ${e.blockedURI}`));
@@ -72,6 +75,8 @@ test("the README's script-tag snippet runs under the README's strict CSP: no vio
     return (await hearth.exportData()).events.map((e) => e.type);
   });
   expect(events).toContain('page_view');
+  // The queued recommend callback was called with picks (from the catalog: no model, no history yet).
+  await expect.poll(() => logged.some((line) => line.startsWith('for you')), { timeout: 60_000 }).toBe(true);
   expect(violations).toEqual([]);
   expect(errorsOf(page)).toEqual([]);
   await page.close();
