@@ -93,7 +93,12 @@ describe('the demo storefront', () => {
     await demo?.close();
   });
 
-  it('takes a shopper from consent to purchase, personalises towards what they browse, explains itself, and forgets on request', async () => {
+  // One journey of about 30 page loads, each of which waits for its widgets (a fresh engine worker
+  // per page): 130-170 s measured on the two shared cores, too close to the suite's 180 s default.
+  // Every step waits on a condition with its own limit; this bounds the whole.
+  const JOURNEY_TIMEOUT_MS = 360_000;
+
+  it('takes a shopper from consent to purchase, personalises towards what they browse, explains itself, and forgets on request', { timeout: JOURNEY_TIMEOUT_MS }, async () => {
     // Home, first visit: the consent banner asks for both scopes.
     await page.goto(demo.url);
     await loaded(page);
