@@ -8,7 +8,7 @@
  * an app that forgot learns within seconds what is missing.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import webpack from 'webpack';
 import { build as esbuild } from 'esbuild';
@@ -143,6 +143,18 @@ describe('Hearth installed from its package and bundled', () => {
     console.log(`install size: ${(app.installBytes / 1e6).toFixed(1)} MB; packages: ${app.installed.join(', ')}`);
     expect(app.installBytes).toBeLessThan(80e6);
     expect(app.installed.sort()).toEqual(['comlink', 'hearth', 'idb']);
+  });
+
+  test('the package holds only what this build made: every declaration file has its source, one worker chunk of each name', () => {
+    const dist = join(app.dir, 'node_modules/hearth/dist');
+    const declarations = (dir: string): string[] =>
+      readdirSync(join(dist, 'types', dir), { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? declarations(join(dir, entry.name)) : entry.name.endsWith('.d.ts') ? [join(dir, entry.name)] : [],
+      );
+    const orphans = declarations('').filter((file) => !existsSync(join(REPO_ROOT, 'src', file.replace(/\.d\.ts$/, '.ts'))));
+    expect(orphans, 'declarations left from an earlier build').toEqual([]);
+    const chunks = readdirSync(dist).filter((file) => /^hearth\.worker\..+-[\w-]+\.js$/.test(file));
+    expect(new Set(chunks.map((file) => file.replace(/-[\w-]+\.js$/, ''))).size).toBe(chunks.length);
   });
 
   test('no browser bundle names a Node global or require()s a module (webpack and Vite would act on them)', () => {
