@@ -24,7 +24,9 @@ export default defineConfig({
       },
       {
         // The tracker, engine and privacy suites again in Firefox ESR (WebDriver BiDi, see
-        // test/e2e/firefox.ts), after the other projects so that one browser runs at a time.
+        // test/e2e/firefox.ts). One browser at a time: vitest runs group 0 (unit), then this group,
+        // then the e2e project (a project without file parallelism and without a groupOrder of its
+        // own goes into a sequential group after the numbered ones).
         test: {
           name: 'e2e-firefox',
           include: ['test/e2e/tracker-browser.test.ts', 'test/e2e/engine-worker.test.ts', 'test/e2e/federated-privacy.test.ts'],
