@@ -256,6 +256,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
               status: 'fallback',
               backend: null,
               backendReason: unavailable,
+              wasmThreads: null,
               adapter: null,
               parameters: { recommender: 0, intent: 0 },
               lastTrainedAt: null,

@@ -16,6 +16,7 @@ import { EngineModels, denied, type BackendReport, type EngineCoreDeps } from '.
 import { Serving } from './serving.js';
 import { Training } from './training.js';
 import { Participation } from './participation.js';
+import { wasmThreads } from './backend.js';
 
 export { ENGINE_STATE_META, type BackendReport, type EngineCoreDeps } from './engine-models.js';
 export { heuristicIntent } from './serving.js';
@@ -124,6 +125,7 @@ export class EngineCore {
       status: status ?? (this.training.inFlight ? 'training' : m.isStarted ? 'ready' : 'starting'),
       backend: this.backend.backend,
       backendReason: this.backend.reason,
+      wasmThreads: this.backend.backend === 'wasm' ? wasmThreads() : null,
       adapter: this.backend.adapter,
       parameters: { recommender: m.recommender?.parameterCount() ?? 0, intent: m.intentModel?.parameterCount() ?? 0 },
       lastTrainedAt: m.state.lastTrainedAt,
