@@ -41,6 +41,6 @@ export function injectFetch(server: AggregationServer, seen?: { method: string; 
       headers: (init?.headers ?? {}) as Record<string, string>,
       ...(body !== undefined ? { payload: body } : {}),
     });
-    return new Response(res.rawPayload.length > 0 ? res.rawPayload : null, { status: res.statusCode, headers: res.headers as Record<string, string> });
+    return new Response(res.rawPayload.length > 0 ? new Uint8Array(res.rawPayload) : null, { status: res.statusCode, headers: res.headers as Record<string, string> });
   }) as typeof fetch;
 }
