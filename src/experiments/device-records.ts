@@ -19,6 +19,8 @@ export interface ExperimentRecord {
   kind: 'experiment';
   /** The variants as the page declared them when the device was assigned. */
   variants: string[];
+  /** The metrics the page declared (what `hearth.experiments.list()` shows; the server's registry decides what is reported). */
+  metrics?: ExperimentMetric[];
   variant: string;
   assignedAt: number;
   /** The first exposure: the attribution window starts here. */

@@ -16,8 +16,28 @@ import { randomId } from '../shared/random-id.js';
 import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import type { TrackEvent } from '../protocol/event-types.js';
+import type { ExperimentAssignment, OptimiseChoice } from '../protocol/experiments.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
 import type { Hearth } from './types.js';
+
+/** The first of `list` when it is a string (read defensively: it is page data), else ''. */
+function firstName(options: unknown, key: 'variants' | 'arms'): string {
+  try {
+    const list = (options as Record<string, unknown> | null)?.[key];
+    return Array.isArray(list) && typeof list[0] === 'string' ? list[0] : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Without the runtime (no storage), a device is not enrolled: the control, counted nowhere. */
+function notEnrolled(name: unknown, options: unknown): ExperimentAssignment {
+  return { name: typeof name === 'string' ? name : '', variant: firstName(options, 'variants'), enrolled: false, exposed: async () => undefined };
+}
+
+function notLearning(name: unknown, options: unknown): OptimiseChoice {
+  return { name: typeof name === 'string' ? name : '', arm: firstName(options, 'arms'), learning: false, exposed: async () => undefined };
+}
 
 /** What `createHearth` needs from its surroundings; tests replace any of it. */
 export interface HearthDeps {
@@ -199,6 +219,13 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     return session;
   };
 
+  /** The runtime, or undefined when it could not start (experiments then show the control). */
+  const runtimeOrNot = async (): Promise<RuntimeSession | undefined> => {
+    if (destroyed) throw new HearthError('not_initialised', 'This Hearth instance was destroyed; call init() again.');
+    await ready;
+    return session;
+  };
+
   return {
     ready,
     track,
@@ -252,6 +279,18 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     federated: {
       round: async (roundOptions) => (await runtime()).federatedRound(roundOptions),
       lastUpload: async () => (await runtime()).lastUpload(),
+    },
+    async experiment(name, experimentOptions) {
+      const session = await runtimeOrNot();
+      return session ? session.experiment(name, experimentOptions) : notEnrolled(name, experimentOptions);
+    },
+    async optimise(name, optimiseOptions) {
+      const session = await runtimeOrNot();
+      return session ? session.optimise(name, optimiseOptions) : notLearning(name, optimiseOptions);
+    },
+    experiments: {
+      list: async () => (await runtimeOrNot())?.listExperiments() ?? [],
+      report: async () => (await runtimeOrNot())?.reportExperiments() ?? { status: 'skipped', reason: 'storage_unavailable' },
     },
     exportData: async () => (await runtime()).exportData(),
     async forget() {
