@@ -54,7 +54,7 @@ export function outcomeOfCategory(metricCount: number, category: number): Device
  * const layout = buildLayout(registry, (e) => calibrate(e));
  * ```
  */
-export function buildLayout(registry: readonly RegistryExperiment[], calibrate: (experiment: RegistryExperiment) => Pick<LayoutExperiment, 'sigma' | 'rr'>): ReportLayout {
+export function buildLayout(registry: readonly RegistryExperiment[], calibrate: (experiment: RegistryExperiment) => Pick<LayoutExperiment, 'sigma' | 'secureMu' | 'rr'>): ReportLayout {
   let offset = 0;
   const experiments = registry.map((experiment): LayoutExperiment => {
     const rowCells = 1 + experiment.metrics.length;

@@ -52,14 +52,50 @@ export function noiseMultiplierFor(epsilon: number, delta: number): number {
   return Math.ceil(hi / digits) * digits;
 }
 
+/** Integer Rényi orders (the Skellam bound holds for integer α > 1). */
+const INTEGER_ORDERS = DEFAULT_ORDERS.filter((alpha) => Number.isInteger(alpha) && alpha > 1);
+
 /**
- * The noise and fallback of one experiment at its budget: σ = z·Δ₂ per cell per round, and the
- * randomized-response mechanism Wang et al. recommend for its outcome categories at ε.
+ * ε at `delta` of the Skellam mechanism: integer noise Sk(μ) = Poisson(μ) − Poisson(μ) (variance
+ * 2μ) on every cell of a sum with sensitivities Δ₁ and Δ₂. RDP by Agarwal, Kairouz & Liu, "The
+ * Skellam Mechanism for Differentially Private Federated Learning" (NeurIPS 2021, Theorem 3.5):
+ * ε(α) ≤ αΔ₂²/(4μ) + min(((2α − 1)Δ₂² + 6Δ₁)/(16μ²), 3Δ₁/(4μ)) — the Gaussian's α/(2z²) plus a
+ * small term for being integer. Sums of Skellam shares are Skellam, so cohort members can each add
+ * Sk(μ/n) and the sum carries Sk(μ): the noise of secure rounds.
  */
-export function calibrate(experiment: RegistryExperiment): Pick<LayoutExperiment, 'sigma' | 'rr'> {
+export function skellamEpsilon(mu: number, l1: number, l2: number, delta: number): number {
+  if (!(mu > 0)) return Number.POSITIVE_INFINITY;
+  const rdp = INTEGER_ORDERS.map((alpha) => (alpha * l2 * l2) / (4 * mu) + Math.min(((2 * alpha - 1) * l2 * l2 + 6 * l1) / (16 * mu * mu), (3 * l1) / (4 * mu)));
+  return epsilonFromRdp(INTEGER_ORDERS, rdp, delta).epsilon;
+}
+
+/** The smallest total Skellam parameter μ whose mechanism is (ε, δ)-DP for `experiment`'s rows (bisection, rounded up). */
+export function skellamMuFor(experiment: Pick<RegistryExperiment, 'metrics' | 'epsilon' | 'delta'>): number {
+  const { l1, l2 } = sensitivity(experiment);
+  let lo = 1e-3;
+  let hi = 1e8;
+  for (let i = 0; i < 100; i++) {
+    const mid = Math.sqrt(lo * hi);
+    if (skellamEpsilon(mid, l1, l2, experiment.delta) > experiment.epsilon) lo = mid;
+    else hi = mid;
+  }
+  const digits = 10 ** (Math.floor(Math.log10(hi)) - 3);
+  return Math.ceil(hi / digits) * digits;
+}
+
+/**
+ * The noise and fallback of one experiment at its budget: σ = z·Δ₂ per cell per round (central
+ * rounds), the Skellam μ a secure round's cohort adds in shares, and the randomized-response
+ * mechanism Wang et al. recommend for its outcome categories at ε.
+ */
+export function calibrate(experiment: RegistryExperiment): Pick<LayoutExperiment, 'sigma' | 'secureMu' | 'rr'> {
   const z = noiseMultiplierFor(experiment.epsilon, experiment.delta);
   const categories = categoryCount(experiment);
-  return { sigma: z * sensitivity(experiment).l2, rr: { mechanism: chooseMechanism(experiment.epsilon, categories), epsilon: experiment.epsilon, categories } };
+  return {
+    sigma: z * sensitivity(experiment).l2,
+    secureMu: skellamMuFor(experiment),
+    rr: { mechanism: chooseMechanism(experiment.epsilon, categories), epsilon: experiment.epsilon, categories },
+  };
 }
 
 /** The randomized-response parameters a layout experiment declares. */
@@ -67,10 +103,15 @@ export function rrParamsOf(experiment: LayoutExperiment): RrParams {
   return rrParams(experiment.rr.mechanism, experiment.rr.epsilon, experiment.rr.categories);
 }
 
-/** ε a device spends reporting `experiment` through a round (Gaussian, σ per cell) or by randomized response. */
-export function reportEpsilon(experiment: LayoutExperiment, channel: 'vector' | 'randomized-response'): number {
+/** How a device's data in an experiment is protected: a central round's Gaussian, a secure round's Skellam shares, or randomized response. */
+export type Mechanism = 'vector' | 'secure' | 'randomized-response';
+
+/** ε a device spends reporting `experiment` through a round (Gaussian, σ per cell; or Skellam, μ in all) or by randomized response. */
+export function reportEpsilon(experiment: LayoutExperiment, channel: Mechanism): number {
   if (channel === 'randomized-response') return rrEpsilon(rrParamsOf(experiment));
-  return gaussianEpsilon(experiment.sigma / sensitivity(experiment).l2, experiment.delta);
+  const { l1, l2 } = sensitivity(experiment);
+  if (channel === 'secure') return skellamEpsilon(experiment.secureMu, l1, l2, experiment.delta);
+  return gaussianEpsilon(experiment.sigma / l2, experiment.delta);
 }
 
 /**
@@ -78,7 +119,7 @@ export function reportEpsilon(experiment: LayoutExperiment, channel: 'vector' | 
  * server declares would spend more than the experiment's own budget or {@link DEVICE_MAX_EPSILON},
  * or its fallback does not match the experiment's outcome categories.
  */
-export function budgetProblem(experiment: LayoutExperiment, channel: 'vector' | 'randomized-response'): string | undefined {
+export function budgetProblem(experiment: LayoutExperiment, channel: Mechanism): string | undefined {
   if (experiment.rr.categories !== categoryCount(experiment)) return 'the fallback does not cover the outcome categories';
   const spent = reportEpsilon(experiment, channel);
   const budget = Math.min(experiment.epsilon, DEVICE_MAX_EPSILON);

@@ -9,6 +9,10 @@
  *
  * - `central`: the rows of all ready experiments in one fixed-length 0/1 vector, summed by the
  *   server with Gaussian noise calibrated to each experiment's ε;
+ * - `secure`: the same vector, masked for a cohort of devices with a Skellam share of the noise
+ *   (`secure-aggregation.ts`): on one run the device joins the round's cohort with a one-round key,
+ *   on a later one (once the cohort is full) it sends its masked vector — which it then must, even
+ *   with nothing left to report, or the cohort's masks cannot cancel;
  * - randomized response (the server's `local` channel, or the fallback once a device has failed
  *   `fallbackAfter` rounds): one privatised category per experiment, ε-locally private.
  *
@@ -30,7 +34,20 @@ import { categoryCount, categoryOf, writeOutcome, type DeviceOutcome } from '../
 import { metricBits, windowOutcome } from '../experiments/attribution.js';
 import { randomize } from '../experiments/randomized-response.js';
 import { EXPERIMENTS_META_KEY, PRIORS_META_KEY, readMeta, resolveShowings, type DeviceRecord, type ExperimentsMeta } from '../experiments/device-records.js';
-import { budgetProblem, reportEpsilon, rrParamsOf } from './experiment-privacy.js';
+import { budgetProblem, reportEpsilon, rrParamsOf, type Mechanism } from './experiment-privacy.js';
+import { encodeWords, generateCohortKey, maskReport, maskSalt, subtleCrypto } from './secure-aggregation.js';
+
+/** The meta key of this device's membership of a secure round's cohort (its one-round private key). */
+export const SECURE_META_KEY = 'experiments.secure';
+
+/** A cohort membership: the round, the layout and the one-round key pair (the private key is non-extractable). */
+interface CohortMembership {
+  roundId: number;
+  layoutId: string;
+  keyId: string;
+  publicKey: string;
+  privateKey: CryptoKey;
+}
 
 export interface ExperimentReportDeps {
   serverUrl: string;
@@ -46,6 +63,8 @@ export interface ExperimentReportDeps {
   /** Attempts per request (default 3), back-off from 1 s. */
   attempts?: number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** WebCrypto for secure rounds (default: the runtime's; null: none, so randomized response). */
+  subtle?: SubtleCrypto | null;
 }
 
 /** A ready experiment: its record, its layout entry and the outcome to report. */
@@ -56,6 +75,10 @@ interface Ready {
 }
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+function mechanismOf(channel: ReportChannel): Mechanism {
+  return channel === 'central' ? 'vector' : channel;
+}
 
 /** 16 random bytes as 22 base64url characters (from `random`, the CSPRNG in production). */
 export function reportId(random: RandomSource): string {
@@ -138,7 +161,8 @@ export async function runExperimentReport(deps: ExperimentReportDeps): Promise<E
 
   const meta = readMeta(await deps.store.getMeta<ExperimentsMeta>(EXPERIMENTS_META_KEY).catch(() => undefined));
   const candidates = Object.entries(meta.records).filter(([, r]) => r.report === null && (r.kind === 'experiment' ? r.exposedAt !== null : r.first !== null || r.pending.length > 0));
-  if (candidates.length === 0) return { status: 'skipped', reason: 'nothing_to_report' };
+  const membership = await deps.store.getMeta<CohortMembership>(SECURE_META_KEY).catch(() => undefined);
+  if (candidates.length === 0 && !membership) return { status: 'skipped', reason: 'nothing_to_report' };
 
   // 1. The registry, the round and the priors.
   let info: unknown;
@@ -174,18 +198,40 @@ export async function runExperimentReport(deps: ExperimentReportDeps): Promise<E
     if (!record.first || record.first.rewarded === null) continue;
     ready.push({ name, entry, outcome: { variant: entry.variants.indexOf(record.first.arm), bits: [record.first.rewarded] } });
   }
-  if (ready.length === 0) return { status: 'skipped', reason: 'nothing_ready' };
+  const subtle = deps.subtle === undefined ? subtleCrypto() : (deps.subtle ?? undefined);
+  const secureRound = info.channel === 'secure' && info.secure !== undefined && subtle !== undefined;
+  // A membership of a round that moved on (or of another registry) failed: its cohort was released or abandoned without this device.
+  const member = membership && membership.roundId === info.roundId && membership.layoutId === info.layoutId && secureRound ? membership : undefined;
+  let lapsed = 0;
+  if (membership && !member) {
+    await deps.store.setMeta(SECURE_META_KEY, undefined).catch(() => undefined);
+    // Its cohort closed without this device's masked vector: one failed attempt for what it was to report.
+    await deps.store
+      .updateMeta<ExperimentsMeta>(EXPERIMENTS_META_KEY, (current) => {
+        const next = readMeta(current);
+        for (const [name, record] of Object.entries(next.records)) if (record.report === null) next.records[name] = { ...record, attempts: record.attempts + 1 };
+        return next;
+      })
+      .catch(() => undefined);
+    lapsed = 1;
+  }
+  if (ready.length === 0 && !member) return { status: 'skipped', reason: 'nothing_ready' };
 
   const byVector: Ready[] = [];
+  const bySecure: Ready[] = [];
   const byRr: Ready[] = [];
+  let overBudget = 0;
   for (const item of ready) {
     const record = meta.records[item.name] as DeviceRecord;
-    const fallback = info.channel === 'local' || info.channel === 'secure' || record.attempts >= info.fallbackAfter;
-    const channel = fallback ? 'randomized-response' : 'vector';
-    if (budgetProblem(item.entry, channel) !== undefined || item.entry.rr.categories !== categoryCount(item.entry)) continue;
-    (fallback ? byRr : byVector).push(item);
+    const fallback = info.channel === 'local' || (info.channel === 'secure' && !secureRound) || record.attempts + lapsed >= info.fallbackAfter;
+    const mechanism: Mechanism = fallback ? 'randomized-response' : info.channel === 'secure' ? 'secure' : 'vector';
+    if (budgetProblem(item.entry, mechanism) !== undefined || item.entry.rr.categories !== categoryCount(item.entry)) {
+      overBudget++;
+      continue;
+    }
+    (mechanism === 'randomized-response' ? byRr : mechanism === 'secure' ? bySecure : byVector).push(item);
   }
-  if (byVector.length + byRr.length === 0) return { status: 'rejected', reason: 'over_budget' };
+  if (byVector.length + bySecure.length + byRr.length === 0 && !member) return { status: 'rejected', reason: overBudget > 0 ? 'over_budget' : 'nothing_ready' };
 
   /** Posts `body` with bounded retries; the answer's JSON error code, or 'ok'. */
   const post = async (url: string, body: string): Promise<string> => {
@@ -227,7 +273,7 @@ export async function runExperimentReport(deps: ExperimentReportDeps): Promise<E
         const fresh = resolved.get(item.name);
         if (record.kind === 'bandit' && fresh?.kind === 'bandit' && record.first?.rewarded === null && fresh.first?.at === record.first.at) record = { ...record, first: fresh.first };
         next.records[item.name] = channel
-          ? { ...record, report: { at: now(), channel, epsilon: reportEpsilon(item.entry, channel === 'randomized-response' ? 'randomized-response' : 'vector'), roundId }, pendingReportId: undefined }
+          ? { ...record, report: { at: now(), channel, epsilon: reportEpsilon(item.entry, mechanismOf(channel)), roundId }, pendingReportId: undefined }
           : { ...record, attempts: record.attempts + 1 };
       }
       return next;
@@ -251,6 +297,70 @@ export async function runExperimentReport(deps: ExperimentReportDeps): Promise<E
 
   const reported: NonNullable<ExperimentReportResult['reported']> = [];
   let failure: string | undefined;
+  let waiting: string | undefined;
+
+  // 3a. Secure rounds: join the cohort, or (once it is full) send the masked vector.
+  const cohortProblem = (keys: unknown): boolean =>
+    !Array.isArray(keys) || keys.length > 10_000 || !keys.every((k: { keyId?: unknown; publicKey?: unknown } | null) => typeof k?.keyId === 'string' && typeof k.publicKey === 'string');
+  if (secureRound && info.secure && cohortProblem(info.secure.keys)) return { status: 'missed', reason: 'bad_experiments_info' };
+  if (secureRound && info.secure && subtle && (bySecure.length > 0 || member)) {
+    const cohort = info.secure;
+    if (cohort.phase === 'enrol') {
+      if (member) waiting = 'cohort_forming';
+      else {
+        const pair = await generateCohortKey(subtle).catch(() => undefined);
+        const joined: CohortMembership | undefined = pair && { roundId: info.roundId, layoutId: info.layoutId, keyId: reportId(random), publicKey: pair.publicKey, privateKey: pair.privateKey };
+        // Stored before it is sent: a device that enrolled must be able to send its masked vector.
+        const kept = joined
+          ? await deps.store.setMeta(SECURE_META_KEY, joined).then(
+              () => true,
+              () => false,
+            )
+          : false;
+        checkAbort();
+        const answer =
+          !joined || !kept ? 'no_key' : await post(`${base}/v1/experiments/rounds/${info.roundId}/keys`, JSON.stringify({ keyId: joined.keyId, publicKey: joined.publicKey, layoutId: info.layoutId }));
+        if (answer === 'ok') waiting = 'enrolled';
+        else {
+          await deps.store.setMeta(SECURE_META_KEY, undefined).catch(() => undefined);
+          if (answer === 'cohort_closed') waiting = 'cohort_full';
+          else failure = answer;
+        }
+      }
+    } else if (member && cohort.keys.some((k) => k.keyId === member.keyId)) {
+      const vector = new Uint8Array(info.layout.length);
+      for (const item of bySecure) writeOutcome(vector, item.entry, item.outcome);
+      const mu = new Float64Array(info.layout.length);
+      for (const e of info.layout.experiments) mu.fill(e.secureMu / cohort.keys.length, e.offset, e.offset + e.rowCells * e.variants.length);
+      // A key the server listed that is not a P-256 point fails here: the report is then not sent.
+      const masked = await maskReport({
+        subtle,
+        vector,
+        keyId: member.keyId,
+        privateKey: member.privateKey,
+        cohort: cohort.keys,
+        salt: maskSalt(info.roundId, info.layoutId),
+        noiseMu: (cell) => mu[cell] as number,
+        random,
+      }).catch(() => undefined);
+      checkAbort();
+      const answer = masked
+        ? await post(`${base}/v1/experiments/rounds/${info.roundId}/masked`, JSON.stringify({ keyId: member.keyId, layoutId: info.layoutId, masked: encodeWords(masked) }))
+        : 'bad_cohort_key';
+      await deps.store.setMeta(SECURE_META_KEY, undefined).catch(() => undefined);
+      if (answer === 'ok') {
+        await settle(bySecure, 'secure', info.roundId);
+        for (const item of bySecure) reported.push({ name: item.name, channel: 'secure', epsilon: reportEpsilon(item.entry, 'secure') });
+      } else {
+        await settle(bySecure, null, null);
+        failure = answer;
+      }
+    } else if (member) {
+      // Enrolled, but the cohort filled without this key: the membership lapses.
+      await deps.store.setMeta(SECURE_META_KEY, undefined).catch(() => undefined);
+      waiting = 'cohort_full';
+    } else waiting = 'cohort_full';
+  }
 
   // 3. One vector for every experiment going by the round.
   if (byVector.length > 0) {
@@ -292,6 +402,7 @@ export async function runExperimentReport(deps: ExperimentReportDeps): Promise<E
   }
 
   if (reported.length > 0) return failure ? { status: 'reported', reason: `partly: ${failure}`, reported } : { status: 'reported', reported };
+  if (waiting && !failure) return { status: 'waiting', reason: waiting };
   const moved = failure === 'wrong_round' || failure === 'wrong_layout' || failure === 'network' || failure?.startsWith('http_5');
   return { status: moved ? 'missed' : 'rejected', reason: failure ?? 'unknown' };
 }

@@ -17,6 +17,9 @@ import { Type, type Static } from 'typebox';
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$';
 /** A random report id: 16 bytes in base64url. */
 export const REPORT_ID_PATTERN = '^[A-Za-z0-9_-]{22}$';
+const REPORT_ID_PATTERN_SOURCE = REPORT_ID_PATTERN;
+/** An uncompressed P-256 public key (65 bytes) in base64url. */
+export const PUBLIC_KEY_PATTERN = '^[A-Za-z0-9_-]{87}$';
 
 const Metric = Type.Union([Type.Literal('select_item'), Type.Literal('add_to_cart'), Type.Literal('begin_checkout'), Type.Literal('purchase'), Type.Literal('revenue')]);
 
@@ -32,6 +35,7 @@ export const LayoutExperimentSchema = Type.Object({
   offset: Type.Integer({ minimum: 0 }),
   rowCells: Type.Integer({ minimum: 2 }),
   sigma: Type.Number({ minimum: 0 }),
+  secureMu: Type.Number({ minimum: 0 }),
   rr: Type.Object({ mechanism: Type.Union([Type.Literal('krr'), Type.Literal('oue')]), epsilon: Type.Number({ exclusiveMinimum: 0 }), categories: Type.Integer({ minimum: 2 }) }),
 });
 
@@ -49,6 +53,14 @@ export const ExperimentsInfo = Type.Object({
   fallbackAfter: Type.Integer({ minimum: 0 }),
   /** Bandits' shop-wide Beta priors: `{ [bandit]: { [arm]: [alpha, beta] } }`. */
   priors: Type.Record(Type.String(), Type.Record(Type.String(), Type.Tuple([Type.Number(), Type.Number()]))),
+  /** Secure rounds: the round's cohort (`enrol`: devices post public keys; `submit`: the cohort is fixed and its keys listed). */
+  secure: Type.Optional(
+    Type.Object({
+      phase: Type.Union([Type.Literal('enrol'), Type.Literal('submit')]),
+      cohortSize: Type.Integer({ minimum: 2 }),
+      keys: Type.Array(Type.Object({ keyId: Type.String({ pattern: REPORT_ID_PATTERN_SOURCE }), publicKey: Type.String({ pattern: PUBLIC_KEY_PATTERN }) })),
+    }),
+  ),
 });
 export type ExperimentsInfo = Static<typeof ExperimentsInfo>;
 
@@ -76,6 +88,24 @@ export const RrReportBody = Type.Object(
   { additionalProperties: false },
 );
 export type RrReportBody = Static<typeof RrReportBody>;
+
+/** `POST /v1/experiments/rounds/:id/keys` (secure rounds): a device's one-round ECDH public key, to join the cohort. */
+export const CohortKey = Type.Object(
+  { keyId: Type.String({ pattern: REPORT_ID_PATTERN }), publicKey: Type.String({ pattern: PUBLIC_KEY_PATTERN }), layoutId: Type.String({ pattern: '^[a-f0-9]{16}$' }) },
+  { additionalProperties: false },
+);
+export type CohortKey = Static<typeof CohortKey>;
+
+/**
+ * `POST /v1/experiments/rounds/:id/masked` (secure rounds): a cohort member's vector plus its
+ * Skellam noise share plus its pairwise masks, as little-endian uint32 words in base64url. Alone it
+ * is uniformly random to the server; the masks cancel only in the sum of the whole cohort.
+ */
+export const MaskedReport = Type.Object(
+  { keyId: Type.String({ pattern: REPORT_ID_PATTERN }), layoutId: Type.String({ pattern: '^[a-f0-9]{16}$' }), masked: Type.String({ pattern: '^[A-Za-z0-9_-]*$', maxLength: 350_000 }) },
+  { additionalProperties: false },
+);
+export type MaskedReport = Static<typeof MaskedReport>;
 
 export const ReportAccepted = Type.Object({ accepted: Type.Literal(true), roundId: Type.Integer(), reports: Type.Integer() });
 export type ReportAccepted = Static<typeof ReportAccepted>;

@@ -119,7 +119,8 @@ export interface ExperimentRecordView {
 
 /** The outcome of `hearth.experiments.report()` (also run at idle time). */
 export interface ExperimentReportResult {
-  status: 'reported' | 'skipped' | 'missed' | 'rejected';
+  /** `waiting`: the device joined a secure round's cohort and sends its masked report on a later run. */
+  status: 'reported' | 'waiting' | 'skipped' | 'missed' | 'rejected';
   reason?: string;
   /** Names of the experiments reported now, with the channel each took. */
   reported?: { name: string; channel: ReportChannel; epsilon: number }[];
@@ -151,6 +152,8 @@ export interface LayoutExperiment extends RegistryExperiment {
   rowCells: number;
   /** σ of the Gaussian noise each round adds to every cell of this experiment (central and secure rounds). */
   sigma: number;
+  /** Total Skellam parameter μ of a secure round's noise on every cell (variance 2μ), added in shares μ/n by its n cohort members. */
+  secureMu: number;
   /** The randomized-response fallback: k-ary RR ("krr") or optimised unary encoding ("oue") over the outcome categories, at ε. */
   rr: { mechanism: 'krr' | 'oue'; epsilon: number; categories: number };
 }

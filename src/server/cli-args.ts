@@ -32,7 +32,8 @@ Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options
   --request-timeout MS   time to send a whole request, headers and body (default 30000)
   --idle-timeout MS      silence allowed mid-request before the connection is dropped (default 10000)
   --experiments FILE     registry of experiments to count privately (JSON array; see README)
-  --experiments-channel C  central (default: the server adds the noise) | local (randomized response only)
+  --experiments-channel C  central (default: the server adds the noise) | secure (masked cohorts: the
+                         server sees only sums) | local (randomized response only)
   --experiments-min-clients N  reports an experiments round needs to release (default: --min-clients)
   --experiments-round-hours H  longest an experiments round waits (default 24)
   --report-keys k1,k2    keys that may read results over HTTP (env HEARTH_REPORT_KEYS)
@@ -134,7 +135,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   set('requestTimeoutMs', num('request-timeout', values['request-timeout']));
   set('idleTimeoutMs', num('idle-timeout', values['idle-timeout']));
   if (values.experiments !== undefined) server.experiments = values.experiments;
-  set('experimentsChannel', values['experiments-channel'] as 'central' | 'local' | undefined);
+  set('experimentsChannel', values['experiments-channel'] as 'central' | 'secure' | 'local' | undefined);
   set('experimentsMinClients', num('experiments-min-clients', values['experiments-min-clients']));
   set('experimentsRoundHours', num('experiments-round-hours', values['experiments-round-hours']));
   const reportKeys = list(values['report-keys'] ?? env.HEARTH_REPORT_KEYS);

@@ -56,8 +56,8 @@ export interface AggregationServerOptions {
   random?: RandomSource;
   /** Private experiment reports: the registry of experiments to count (JSON as parsed, or a file path). Off when absent. */
   experiments?: unknown[] | string;
-  /** How devices' experiment vectors travel: `central` (default: the server adds the noise) or `local` (randomized response only). */
-  experimentsChannel?: 'central' | 'local';
+  /** How devices' experiment vectors travel: `central` (default: the server adds the noise), `secure` (masked cohorts of `experimentsMinClients`: the server sees only their noisy sum) or `local` (randomized response only). */
+  experimentsChannel?: 'central' | 'secure' | 'local';
   /** Reports an experiments round needs before it releases (default: minClients). */
   experimentsMinClients?: number;
   /** Hours an experiments round waits at most before releasing what it has (default 24). */
@@ -90,7 +90,7 @@ export interface ResolvedServerOptions {
   requestTimeoutMs: number;
   idleTimeoutMs: number;
   /** Experiment reporting, when a registry is given. */
-  experiments: { channel: 'central' | 'local'; minClients: number; roundDurationMs: number; reportKeys: string[] } | undefined;
+  experiments: { channel: 'central' | 'secure' | 'local'; minClients: number; roundDurationMs: number; reportKeys: string[] } | undefined;
 }
 
 const AGGREGATORS: readonly AggregatorName[] = ['fedavg', 'fedadam'];
@@ -134,8 +134,9 @@ export function resolveServerOptions(options: AggregationServerOptions): Resolve
   let experiments: ResolvedServerOptions['experiments'];
   if (options.experiments !== undefined) {
     const channel = options.experimentsChannel ?? 'central';
-    if (channel !== 'central' && channel !== 'local') fail(`experimentsChannel must be "central" or "local", got ${JSON.stringify(channel)}`);
+    if (channel !== 'central' && channel !== 'secure' && channel !== 'local') fail(`experimentsChannel must be "central", "secure" or "local", got ${JSON.stringify(channel)}`);
     const experimentsMinClients = options.experimentsMinClients ?? minClients;
+    if (channel === 'secure' && experimentsMinClients < 2) fail('a secure experiments round needs a cohort of at least 2 (experimentsMinClients)');
     if (!Number.isSafeInteger(experimentsMinClients) || experimentsMinClients < 1) fail(`experimentsMinClients must be an integer >= 1, got ${experimentsMinClients}`);
     experiments = {
       channel,

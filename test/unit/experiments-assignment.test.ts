@@ -81,7 +81,7 @@ describe('report layout', () => {
     { name: 'a', kind: 'experiment', variants: ['c', 't'], metrics: ['add_to_cart', 'purchase', 'revenue'], windowHours: 168, revenueCap: 100, epsilon: 1, delta: 1e-6 },
     { name: 'b', kind: 'bandit', variants: ['x', 'y', 'z'], metrics: ['select_item'], windowHours: 0.5, revenueCap: 100, epsilon: 1, delta: 1e-6 },
   ];
-  const layout = buildLayout(registry, () => ({ sigma: 1, rr: { mechanism: 'krr', epsilon: 1, categories: 2 } }));
+  const layout = buildLayout(registry, () => ({ sigma: 1, secureMu: 1, rr: { mechanism: 'krr', epsilon: 1, categories: 2 } }));
 
   it('places every experiment after the previous one, one row of 1 + m cells per variant', () => {
     expect(layout.length).toBe(2 * 4 + 3 * 2);

@@ -11,23 +11,28 @@
  */
 import { createHash } from 'node:crypto';
 import type { BanditPriors, ExperimentResults, LayoutExperiment, RegistryExperiment, ReportLayout } from '../../protocol/experiments.js';
-import type { ExperimentsInfo, RrReportBody, VectorReport } from '../../protocol/experiments-http.js';
+import type { CohortKey, ExperimentsInfo, MaskedReport, RrReportBody, VectorReport } from '../../protocol/experiments-http.js';
+import { decodeWords } from '../../federated/secure-aggregation.js';
 import { buildLayout, vectorProblem } from '../../experiments/layout.js';
 import type { SequentialOptions } from '../../experiments/statistics.js';
 import { calibrate } from '../../federated/experiment-privacy.js';
 import { gaussianSampler, secureRandom, type RandomSource } from '../../shared/random.js';
-import type { ExperimentStore, ExperimentsState, ReportKind } from './experiment-store.js';
+import type { CohortState, ExperimentStore, ExperimentsState, ReportKind } from './experiment-store.js';
 import { UploadRejection } from '../coordinator.js';
 import { banditPriors, experimentResults, type ExperimentData, type Release } from './results.js';
 
-export type ExperimentChannel = 'central' | 'local';
+export type ExperimentChannel = 'central' | 'secure' | 'local';
 
 export interface ExperimentRoundsOptions {
   store: ExperimentStore;
   registry: RegistryExperiment[];
-  /** `central`: devices send vectors, the server adds the noise; `local`: randomized response only. */
+  /**
+   * `central`: devices send vectors, the server adds the noise; `secure`: a cohort of `minClients`
+   * devices sends masked vectors with Skellam noise shares, and the server learns only their sum;
+   * `local`: randomized response only.
+   */
   channel: ExperimentChannel;
-  /** Reports a round needs before it releases. */
+  /** Reports a round needs before it releases (secure rounds: the cohort's size, at least 2). */
   minClients: number;
   /** A round with at least one report releases at this deadline even below `minClients` (default 24 h). */
   roundDurationMs?: number;
@@ -84,7 +89,7 @@ export class ExperimentRounds {
     // An experiment keeps the calibration it started with: devices that reported spent ε under it.
     this.layoutValue = buildLayout(registry, (e) => {
       const known = state.data[e.name]?.experiment;
-      return known ? { sigma: known.sigma, rr: { ...known.rr } } : calibrate(e);
+      return known ? { sigma: known.sigma, secureMu: known.secureMu ?? calibrate(e).secureMu, rr: { ...known.rr } } : calibrate(e);
     });
     this.layoutIdValue = createHash('sha256').update(JSON.stringify(this.layoutValue)).digest('hex').slice(0, 16);
     for (const experiment of this.layoutValue.experiments) state.data[experiment.name] ??= { experiment, releases: [] };
@@ -122,7 +127,56 @@ export class ExperimentRounds {
       minClients: this.options.minClients,
       fallbackAfter: this.options.fallbackAfter ?? 2,
       priors: this.priors(),
+      ...(this.options.channel === 'secure' ? { secure: { phase: this.cohort().phase, cohortSize: this.cohortSize, keys: this.cohort().phase === 'submit' ? this.cohort().keys : [] } } : {}),
     };
+  }
+
+  private get cohortSize(): number {
+    return Math.max(2, this.options.minClients);
+  }
+
+  /** The open round's cohort (secure rounds). */
+  private cohort(): CohortState {
+    if (this.state.cohort?.roundId !== this.state.roundId) this.state = { ...this.state, cohort: { roundId: this.state.roundId, phase: 'enrol', phaseAt: this.now(), keys: [] } };
+    return this.state.cohort as CohortState;
+  }
+
+  /** A device's public key for the open round's cohort (secure rounds). */
+  submitKey(roundId: number, body: CohortKey): Promise<{ roundId: number; reports: number }> {
+    if (this.options.channel !== 'secure') this.reject(409, 'wrong_channel', 'this server has no secure rounds');
+    if (body.layoutId !== this.layoutIdValue) this.reject(409, 'wrong_layout', 'the experiments registry changed; fetch /v1/experiments again');
+    return this.exclusive(async () => {
+      if (roundId !== this.state.roundId) this.reject(409, 'wrong_round', `round ${roundId} is not open; the current round is ${this.state.roundId}`);
+      const cohort = this.cohort();
+      if (cohort.phase !== 'enrol') this.reject(409, 'cohort_closed', 'this round’s cohort is full; join the next round');
+      if (cohort.keys.some((k) => k.keyId === body.keyId || k.publicKey === body.publicKey)) this.reject(409, 'replay', 'this key is already in the cohort');
+      const keys = [...cohort.keys, { keyId: body.keyId, publicKey: body.publicKey }];
+      const full = keys.length >= this.cohortSize;
+      const next: ExperimentsState = { ...this.state, cohort: { ...cohort, keys, ...(full ? { phase: 'submit' as const, phaseAt: this.now() } : {}) } };
+      await this.options.store.commit(next);
+      this.state = next;
+      this.counters.accepted++;
+      if (full) this.arm();
+      return { roundId, reports: keys.length };
+    });
+  }
+
+  /** A cohort member's masked vector (secure rounds); the round releases when every member has sent one. */
+  submitMasked(roundId: number, body: MaskedReport): Promise<{ roundId: number; reports: number }> {
+    if (this.options.channel !== 'secure') this.reject(409, 'wrong_channel', 'this server has no secure rounds');
+    if (body.layoutId !== this.layoutIdValue) this.reject(409, 'wrong_layout', 'the experiments registry changed; fetch /v1/experiments again');
+    if (!decodeWords(body.masked, this.layoutValue.length)) this.reject(422, 'bad_report', `a masked report is ${this.layoutValue.length} uint32 words in base64url`);
+    return this.exclusive(async () => {
+      if (roundId !== this.state.roundId) this.reject(409, 'wrong_round', `round ${roundId} is not open; the current round is ${this.state.roundId}`);
+      const cohort = this.cohort();
+      if (cohort.phase !== 'submit' || !cohort.keys.some((k) => k.keyId === body.keyId)) this.reject(403, 'not_in_cohort', 'this key is not in the round’s cohort');
+      const stored = await this.options.store.putReport(roundId, 'm', body.keyId, body.masked);
+      if (stored === 'duplicate') this.reject(409, 'replay', `the masked report of ${body.keyId} was already accepted`);
+      this.counters.accepted++;
+      const masked = (await this.options.store.listReports(roundId)).filter((r) => r.kind === 'm').length;
+      if (masked >= cohort.keys.length) this.closeSoon();
+      return { roundId, reports: masked };
+    });
   }
 
   /** Shop-wide priors of every bandit of the registry. */
@@ -197,7 +251,8 @@ export class ExperimentRounds {
       if (stored === 'duplicate') this.reject(409, 'replay', `report ${reportId} was already accepted in this round`);
       this.pending++;
       this.counters.accepted++;
-      if (this.pending >= this.options.minClients) this.closeSoon();
+      // Secure rounds release when their cohort completes; randomized-response reports wait for it.
+      if (this.pending >= this.options.minClients && this.options.channel !== 'secure') this.closeSoon();
       return { roundId, reports: this.pending };
     });
   }
@@ -207,15 +262,43 @@ export class ExperimentRounds {
   private closeSoon(): void {
     const roundId = this.state.roundId;
     this.closing = this.exclusive(async () => {
-      if (this.state.roundId === roundId && this.pending > 0) await this.release();
+      if (this.state.roundId !== roundId) return;
+      if (this.options.channel === 'secure') {
+        const cohort = this.cohort();
+        const masked = (await this.options.store.listReports(roundId)).filter((r) => r.kind === 'm').length;
+        const complete = cohort.phase === 'submit' && masked >= cohort.keys.length;
+        const due = this.now() >= cohort.phaseAt + this.duration();
+        if (!complete && cohort.phase === 'enrol' && due && cohort.keys.length >= 2) {
+          // The enrolment deadline: the cohort is what enrolled (each member's noise share follows its size).
+          const next: ExperimentsState = { ...this.state, cohort: { ...cohort, phase: 'submit', phaseAt: this.now() } };
+          await this.options.store.commit(next);
+          this.state = next;
+          this.arm();
+          return;
+        }
+        // An incomplete cohort at its deadline is abandoned: its masked reports cannot be unmasked.
+        if (complete || (due && (cohort.phase === 'submit' || this.pending > 0))) await this.release();
+        else {
+          // Still enrolling past its deadline with fewer than two keys: the enrolment goes on for another period.
+          if (due) this.state = { ...this.state, cohort: { ...cohort, phaseAt: this.now() } };
+          this.arm();
+        }
+        return;
+      }
+      if (this.pending > 0) await this.release();
     }).catch((error: unknown) => this.options.log?.('experiments release failed', { error: String(error) }));
+  }
+
+  private duration(): number {
+    return this.options.roundDurationMs ?? 24 * 3600_000;
   }
 
   private arm(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    const duration = this.options.roundDurationMs ?? 24 * 3600_000;
-    const due = Math.max(0, this.state.roundOpenedAt + duration - this.now());
+    const duration = this.duration();
+    const from = this.options.channel === 'secure' && this.state.cohort?.roundId === this.state.roundId ? this.state.cohort.phaseAt : this.state.roundOpenedAt;
+    const due = Math.max(0, from + duration - this.now());
     this.timer = setTimeout(() => this.closeSoon(), Math.min(due, 2 ** 31 - 1));
     this.timer.unref?.();
   }
@@ -227,12 +310,22 @@ export class ExperimentRounds {
     const at = this.now();
     const sums = new Float64Array(this.layoutValue.length);
     let vectors = 0;
+    const maskedSum = new Uint32Array(this.layoutValue.length);
+    let maskedCount = 0;
+    const cohort = this.options.channel === 'secure' ? this.cohort() : undefined;
     const rr = new Map<string, { n: number; counts: number[] }>();
     for (const { kind, reportId } of await store.listReports(roundId)) {
       const body = await store.readReport(roundId, kind, reportId);
       if (kind === 'v') {
         for (let i = 0; i < body.length && i < sums.length; i++) if (body.charCodeAt(i) === 49) sums[i] = (sums[i] as number) + 1;
         vectors++;
+        continue;
+      }
+      if (kind === 'm') {
+        const words = decodeWords(body, maskedSum.length);
+        if (!words) continue;
+        for (let i = 0; i < words.length; i++) maskedSum[i] = ((maskedSum[i] as number) + (words[i] as number)) >>> 0;
+        maskedCount++;
         continue;
       }
       const report = JSON.parse(body) as { experiment: string; mechanism: 'krr' | 'oue'; value?: number; bits?: string };
@@ -255,6 +348,12 @@ export class ExperimentRounds {
         release.cells = Array.from({ length: size }, (_, i) => Math.round((sums[experiment.offset + i] as number) + experiment.sigma * normal()));
         release.noiseVariance = new Array<number>(size).fill(experiment.sigma * experiment.sigma + 1 / 12);
       }
+      if (cohort && maskedCount === cohort.keys.length && maskedCount > 0) {
+        // The masks cancelled: each cell is Σ x + Σ Skellam shares (mod 2³², read as a signed sum).
+        release.vectorReports = maskedCount;
+        release.cells = Array.from({ length: size }, (_, i) => (maskedSum[experiment.offset + i] as number) | 0);
+        release.noiseVariance = new Array<number>(size).fill(2 * experiment.secureMu);
+      }
       const tally = rr.get(experiment.name);
       if (tally) {
         release.rrN = tally.n;
@@ -264,14 +363,21 @@ export class ExperimentRounds {
       const previous = data[experiment.name] as ExperimentData;
       data[experiment.name] = { experiment: previous.experiment, releases: [...previous.releases, release] };
     }
-    const next: ExperimentsState = { ...this.state, roundId: roundId + 1, roundOpenedAt: at, data };
+    if (cohort && maskedCount > 0 && maskedCount < cohort.keys.length) this.options.log?.('experiments cohort abandoned', { roundId, keys: cohort.keys.length, masked: maskedCount });
+    const next: ExperimentsState = {
+      ...this.state,
+      roundId: roundId + 1,
+      roundOpenedAt: at,
+      data,
+      ...(cohort ? { cohort: { roundId: roundId + 1, phase: 'enrol' as const, phaseAt: at, keys: [] } } : {}),
+    };
     // The commit point: before it the round is open with all its reports; after it they are released and deleted.
     await store.commit(next);
     this.state = next;
     this.pending = 0;
     this.counters.releases++;
     this.arm();
-    this.options.log?.('experiments round released', { roundId, vectors, randomizedResponse: [...rr.values()].reduce((n, t) => n + t.n, 0) });
+    this.options.log?.('experiments round released', { roundId, vectors: vectors + maskedCount, randomizedResponse: [...rr.values()].reduce((n, t) => n + t.n, 0) });
     await store.prune(next.roundId).catch((error: unknown) => this.options.log?.('experiments prune failed', { error: String(error) }));
   }
 

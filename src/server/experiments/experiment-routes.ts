@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Value } from 'typebox/value';
 import { ErrorReply, RoundParams, SITE_KEY_HEADER, UploadHeaders } from '../../protocol/aggregation-http.js';
-import { ExperimentParams, ExperimentsInfo, REPORT_KEY_HEADER, ReportAccepted, RrReportBody, VectorReport } from '../../protocol/experiments-http.js';
+import { CohortKey, ExperimentParams, ExperimentsInfo, MaskedReport, REPORT_KEY_HEADER, ReportAccepted, RrReportBody, VectorReport } from '../../protocol/experiments-http.js';
 import { ExperimentRejection, type ExperimentRounds } from './experiment-rounds.js';
 
 export interface ExperimentRouteDeps {
@@ -62,6 +62,28 @@ export function registerExperimentRoutes(app: FastifyInstance, deps: ExperimentR
       const body = json(request.body);
       if (!Value.Check(VectorReport, body)) throw new ExperimentRejection(400, 'malformed', 'a report is { reportId, layoutId, cells }');
       const result = await rounds.submitVector(Number(request.params.id), body);
+      return reply.status(202).send({ accepted: true as const, ...result });
+    },
+  );
+
+  typed.post(
+    '/v1/experiments/rounds/:id/keys',
+    { schema: { params: RoundParams, headers: UploadHeaders, response: { 202: ReportAccepted, ...errors } }, preParsing: checkKey },
+    async (request, reply) => {
+      const body = json(request.body);
+      if (!Value.Check(CohortKey, body)) throw new ExperimentRejection(400, 'malformed', 'a cohort key is { keyId, publicKey, layoutId }');
+      const result = await rounds.submitKey(Number(request.params.id), body);
+      return reply.status(202).send({ accepted: true as const, ...result });
+    },
+  );
+
+  typed.post(
+    '/v1/experiments/rounds/:id/masked',
+    { schema: { params: RoundParams, headers: UploadHeaders, response: { 202: ReportAccepted, ...errors } }, preParsing: checkKey },
+    async (request, reply) => {
+      const body = json(request.body);
+      if (!Value.Check(MaskedReport, body)) throw new ExperimentRejection(400, 'malformed', 'a masked report is { keyId, layoutId, masked }');
+      const result = await rounds.submitMasked(Number(request.params.id), body);
       return reply.status(202).send({ accepted: true as const, ...result });
     },
   );

@@ -19,10 +19,21 @@ export interface ExperimentsState {
   registry: RegistryExperiment[];
   /** Every experiment ever counted, by name, with its releases. */
   data: Record<string, ExperimentData>;
+  /** Secure rounds: the open round's cohort (its members' public keys) and its phase. */
+  cohort?: CohortState;
 }
 
-/** A report's kind in a round: `v` a vector, `r` a randomized-response report. */
-export type ReportKind = 'v' | 'r';
+export interface CohortState {
+  roundId: number;
+  /** `enrol`: devices post keys until the cohort is full (or the deadline); `submit`: the cohort is fixed. */
+  phase: 'enrol' | 'submit';
+  /** When the phase began (its deadline is one round duration later). */
+  phaseAt: number;
+  keys: { keyId: string; publicKey: string }[];
+}
+
+/** A report's kind in a round: `v` a vector, `r` a randomized-response report, `m` a cohort member's masked vector. */
+export type ReportKind = 'v' | 'r' | 'm';
 
 export interface ExperimentStore {
   load(): Promise<ExperimentsState | undefined>;
@@ -70,7 +81,7 @@ export async function createExperimentDiskStore(dir: string): Promise<Experiment
       const name = fileName(kind, reportId);
       await mkdir(folder, { recursive: true });
       const present = await readdir(folder);
-      if (present.includes(fileName('v', reportId)) || present.includes(fileName('r', reportId))) return 'duplicate';
+      if (present.includes(fileName('v', reportId)) || present.includes(fileName('r', reportId)) || present.includes(fileName('m', reportId))) return 'duplicate';
       await writeDurably(folder, name, body);
       await syncDir(rounds);
       return 'stored';
@@ -81,7 +92,7 @@ export async function createExperimentDiskStore(dir: string): Promise<Experiment
         throw error;
       });
       return names
-        .filter((n) => /^[vr]-[A-Za-z0-9_-]{22}\.rep$/.test(n))
+        .filter((n) => /^[vrm]-[A-Za-z0-9_-]{22}\.rep$/.test(n))
         .sort()
         .map((n) => ({ kind: n[0] as ReportKind, reportId: n.slice(2, -4) }));
     },
@@ -109,7 +120,7 @@ export function createExperimentMemoryStore(): ExperimentStore {
     async putReport(roundId, kind, reportId, body) {
       const round = rounds.get(roundId) ?? new Map<string, string>();
       rounds.set(roundId, round);
-      if (round.has(key('v', reportId)) || round.has(key('r', reportId))) return 'duplicate';
+      if (round.has(key('v', reportId)) || round.has(key('r', reportId)) || round.has(key('m', reportId))) return 'duplicate';
       round.set(key(kind, reportId), body);
       return 'stored';
     },
