@@ -16,28 +16,24 @@ import { randomId } from '../shared/random-id.js';
 import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import type { TrackEvent } from '../protocol/event-types.js';
-import type { ExperimentAssignment, OptimiseChoice } from '../protocol/experiments.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
 import type { Hearth } from './types.js';
 
-/** The first of `list` when it is a string (read defensively: it is page data), else ''. */
-function firstName(options: unknown, key: 'variants' | 'arms'): string {
+/**
+ * The first of `options[key]` (the control, or the first arm) when it is a string, else ''. Without
+ * the runtime (no storage) a device is not enrolled and gets it. Options are page data: read
+ * defensively, never thrown from.
+ */
+function firstOf(options: unknown, key: string): string {
   try {
-    const list = (options as Record<string, unknown> | null)?.[key];
+    const list = (options as Record<string, unknown>)[key];
     return Array.isArray(list) && typeof list[0] === 'string' ? list[0] : '';
   } catch {
     return '';
   }
 }
 
-/** Without the runtime (no storage), a device is not enrolled: the control, counted nowhere. */
-function notEnrolled(name: unknown, options: unknown): ExperimentAssignment {
-  return { name: typeof name === 'string' ? name : '', variant: firstName(options, 'variants'), enrolled: false, exposed: async () => undefined };
-}
-
-function notLearning(name: unknown, options: unknown): OptimiseChoice {
-  return { name: typeof name === 'string' ? name : '', arm: firstName(options, 'arms'), learning: false, exposed: async () => undefined };
-}
+const never = async (): Promise<void> => undefined;
 
 /** What `createHearth` needs from its surroundings; tests replace any of it. */
 export interface HearthDeps {
@@ -282,11 +278,11 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     },
     async experiment(name, experimentOptions) {
       const session = await runtimeOrNot();
-      return session ? session.experiment(name, experimentOptions) : notEnrolled(name, experimentOptions);
+      return session ? session.experiment(name, experimentOptions) : { name, variant: firstOf(experimentOptions, 'variants'), enrolled: false, exposed: never };
     },
     async optimise(name, optimiseOptions) {
       const session = await runtimeOrNot();
-      return session ? session.optimise(name, optimiseOptions) : notLearning(name, optimiseOptions);
+      return session ? session.optimise(name, optimiseOptions) : { name, arm: firstOf(optimiseOptions, 'arms'), learning: false, exposed: never };
     },
     experiments: {
       list: async () => (await runtimeOrNot())?.listExperiments() ?? [],
