@@ -209,4 +209,44 @@ describe('secure aggregation of experiment reports', () => {
     const record = (await stores[1]!.getMeta<ExperimentsMeta>(EXPERIMENTS_META_KEY))!.records['home-recs']!;
     expect(record.attempts).toBe(1);
   });
+
+  it('refuses keys and masked reports that do not belong to the open cohort', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hearth-secure-'));
+    dirs.push(dataDir);
+    const { modelJson, weights } = tinyModel();
+    const server = await createAggregationServer({
+      dataDir,
+      initialModel: { modelJson, weights },
+      siteKeys: [SITE_KEY],
+      minClients: 3,
+      rateLimit: 1_000_000,
+      experiments: REGISTRY,
+      experimentsChannel: 'secure',
+      experimentsMinClients: 2,
+    });
+    servers.push(server);
+    const rounds = server.experiments!;
+    const post = async (path: string, body: unknown) => {
+      const res = await server.app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/json', 'x-hearth-site-key': SITE_KEY }, payload: JSON.stringify(body) });
+      return { status: res.statusCode, code: (res.json() as { error?: { code?: string } }).error?.code };
+    };
+    const key = async (i: number) => ({ keyId: `k${i}`.padEnd(22, '0'), publicKey: (await generateCohortKey(subtle)).publicKey, layoutId: rounds.layoutId });
+    const words = encodeWords(new Uint32Array(rounds.layout.length));
+    // A masked report before the cohort is fixed, or from outside it.
+    expect(await post('/v1/experiments/rounds/1/masked', { keyId: 'k0'.padEnd(22, '0'), layoutId: rounds.layoutId, masked: words })).toEqual({ status: 403, code: 'not_in_cohort' });
+    expect((await post('/v1/experiments/rounds/1/keys', await key(0))).status).toBe(202);
+    expect(await post('/v1/experiments/rounds/1/keys', await key(0))).toEqual({ status: 409, code: 'replay' });
+    expect((await post('/v1/experiments/rounds/1/keys', await key(1))).status).toBe(202);
+    // The cohort is full: a third key waits for the next round.
+    expect(await post('/v1/experiments/rounds/1/keys', await key(2))).toEqual({ status: 409, code: 'cohort_closed' });
+    expect(await post('/v1/experiments/rounds/2/keys', await key(3))).toEqual({ status: 409, code: 'wrong_round' });
+    expect(await post('/v1/experiments/rounds/1/masked', { keyId: 'k2'.padEnd(22, '0'), layoutId: rounds.layoutId, masked: words })).toEqual({ status: 403, code: 'not_in_cohort' });
+    expect(await post('/v1/experiments/rounds/1/masked', { keyId: 'k0'.padEnd(22, '0'), layoutId: rounds.layoutId, masked: 'AAAA' })).toEqual({ status: 422, code: 'bad_report' });
+    expect(await post('/v1/experiments/rounds/1/masked', { keyId: 'k0'.padEnd(22, '0'), layoutId: rounds.layoutId, masked: words })).toMatchObject({ status: 202 });
+    expect(await post('/v1/experiments/rounds/1/masked', { keyId: 'k0'.padEnd(22, '0'), layoutId: rounds.layoutId, masked: words })).toEqual({ status: 409, code: 'replay' });
+    expect(await post('/v1/experiments/rounds/1', {})).toMatchObject({ status: 404 });
+    const info = (await server.app.inject({ method: 'GET', url: '/v1/experiments' })).json() as { secure: { phase: string; keys: unknown[] } };
+    expect(info.secure).toMatchObject({ phase: 'submit', cohortSize: 2 });
+    expect(info.secure.keys).toHaveLength(2);
+  });
 });
