@@ -13,7 +13,7 @@
  * control), or `data-hearth-variants="a,b"`; `data-hearth-weights="1,3"` weighs them. Hearth shows
  * the assigned variant's element (removes `hidden`), hides the others, sets
  * `data-hearth-assigned` on the container, and records the exposure when the shown variant is at
- * least half visible (at once where IntersectionObserver is missing). Containers added later are
+ * least half visible, or fills half the screen (at once where IntersectionObserver is missing). Containers added later are
  * handled too. Bad markup is skipped with one debug warning: it never breaks the page.
  */
 import type { ExperimentAssignment } from '../protocol/experiments.js';
@@ -56,7 +56,9 @@ export function applyExperimentMarkup(root: Document, experiment: (name: string,
     ? new Observer(
         (entries) => {
           for (const entry of entries) {
-            if (!entry.isIntersecting) continue;
+            // Half of it on screen, or half of the screen for a variant taller than twice the screen.
+            const half = entry.intersectionRatio >= 0.5 || (entry.rootBounds !== null && entry.intersectionRect.height >= entry.rootBounds.height / 2);
+            if (!entry.isIntersecting || !half) continue;
             visibility?.unobserve(entry.target);
             exposures
               .get(entry.target)?.()
@@ -64,7 +66,7 @@ export function applyExperimentMarkup(root: Document, experiment: (name: string,
             exposures.delete(entry.target);
           }
         },
-        { threshold: 0.5 },
+        { threshold: [0, 0.25, 0.5, 0.75, 1] },
       )
     : undefined;
 
