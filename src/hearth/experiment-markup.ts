@@ -66,7 +66,7 @@ export function applyExperimentMarkup(root: Document, experiment: (name: string,
             exposures.delete(entry.target);
           }
         },
-        { threshold: [0, 0.25, 0.5, 0.75, 1] },
+        { threshold: Array.from({ length: 21 }, (_, i) => i / 20) },
       )
     : undefined;
 
