@@ -6,8 +6,8 @@
  * has no purchases, so conversions are simulated from it), which makes the shoppers as unequal as
  * real ones. An experiment draws shoppers at random, assigns them 50/50, and the treatment multiplies
  * each shopper's p by (1 + uplift). Shoppers arrive over 14 daily releases; each release goes
- * through the server's own code: Gaussian noise calibrated to ε per experiment on every cell
- * (`calibrate`, the same σ the server adds, or each cohort's Skellam shares sum to), and the
+ * through the server's own code: noise calibrated to ε per experiment on every cell (`calibrate`:
+ * the Gaussian σ of central rounds, or the Skellam μ a secure cohort's shares sum to), and the
  * results with the sequential test (`experimentResults`), looked at after every release.
  *
  * Prints: the false-positive rate of the sequential test over 200 A/A experiments, the coverage of
@@ -23,6 +23,7 @@ import { randomize, rrParams, addToTally, emptyTally } from '../src/experiments/
 import { categoryOf } from '../src/experiments/layout.js';
 import { chooseArm, priorFromCounts } from '../src/experiments/thompson.js';
 import { gaussianSampler, seededRandom, type RandomSource } from '../src/shared/random.js';
+import { sampleSkellam } from '../src/federated/secure-aggregation.js';
 import type { LayoutExperiment, RegistryExperiment } from '../src/protocol/experiments.js';
 
 const DATA = '../shared/data/retailrocket-sessions/train_sessions.txt';
@@ -96,7 +97,7 @@ function experiments(uplift: number, count: number, shoppers: number, seed: numb
   return { rejected, covered, coveredSequence };
 }
 
-type Privacy = 'none' | 'central' | 'rr';
+type Privacy = 'none' | 'central' | 'secure' | 'rr';
 
 /** Shoppers until the sequential test detects `uplift` (daily looks of `perDay` new shoppers), or Infinity. */
 function shoppersToDetect(uplift: number, privacy: Privacy, perDay: number, maxDays: number, seed: number): number {
@@ -117,6 +118,10 @@ function shoppersToDetect(uplift: number, privacy: Privacy, perDay: number, maxD
         addToTally(tally, randomize(params, categoryOf(1, { variant: v, bits: [bought] }), random));
       }
       release = { at: day, roundId: day + 1, vectorReports: 0, cells: [], noiseVariance: [], rrN: tally.n, rrCounts: tally.counts };
+    } else if (privacy === 'secure') {
+      // A secure round's release: the exact sums plus the cohort's Skellam shares, Sk(μ) in all per cell.
+      const plain = dayRelease({ ...entry, sigma: 0 }, perDay, uplift, random, normal, day);
+      release = { ...plain, cells: plain.cells.map((c) => c + sampleSkellam(entry.secureMu, random)), noiseVariance: plain.cells.map(() => 2 * entry.secureMu) };
     } else {
       release = dayRelease(entry, perDay, uplift, random, normal, day);
     }
@@ -210,9 +215,14 @@ for (const uplift of [0.05, 0.1]) {
 }
 
 const runs = 40;
-const detect = (privacy: Privacy): number => median(Array.from({ length: runs }, (_, i) => shoppersToDetect(0.1, privacy, privacy === 'rr' ? 10_000 : 1_000, privacy === 'rr' ? 200 : 200, 5000 + i)));
+const rrRuns = 10;
+const detect = (privacy: Privacy): number =>
+  privacy === 'rr'
+    ? median(Array.from({ length: rrRuns }, (_, i) => shoppersToDetect(0.1, privacy, 20_000, 100, 5000 + i)))
+    : median(Array.from({ length: runs }, (_, i) => shoppersToDetect(0.1, privacy, 1_000, 200, 5000 + i)));
 const none = detect('none');
 const central = detect('central');
+const secure = detect('secure');
 const rr = detect('rr');
 
 const widths = [78, 10, 8, 5];
@@ -220,9 +230,12 @@ const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]
 console.log(line(['statistic', 'measured', 'target', '']));
 for (const row of rows) console.log(line(row));
 
-console.log(`\nShoppers needed to detect +10 % purchase conversion (median of ${runs} runs, mSPRT at α = 0.05, daily looks):`);
+console.log(
+  `\nShoppers needed to detect +10 % purchase conversion (median of ${runs} runs, ${rrRuns} for randomized response; mSPRT at α = 0.05, a look per 1,000 shoppers, 20,000 for randomized response):`,
+);
 console.log(line(['  without DP', fmt(none), '1.00×', '']));
-console.log(line([`  ε = ${EPSILON} per experiment, vector rounds (Gaussian / Skellam noise)`, fmt(central), `${(central / none).toFixed(2)}×`, '']));
+console.log(line([`  ε = ${EPSILON} per experiment, central rounds (Gaussian noise)`, fmt(central), `${(central / none).toFixed(2)}×`, '']));
+console.log(line([`  ε = ${EPSILON} per experiment, secure rounds (Skellam shares, μ = ${entryFor(EPSILON).secureMu.toFixed(1)})`, fmt(secure), `${(secure / none).toFixed(2)}×`, '']));
 console.log(line([`  ε = ${EPSILON} per experiment, randomized response only (the fallback)`, fmt(rr), `${(rr / none).toFixed(2)}×`, '']));
 
 const uniform = banditRegret('uniform', 9);
