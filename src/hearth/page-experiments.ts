@@ -189,8 +189,10 @@ export function pageExperiments(deps: PageExperimentsDeps): PageExperiments {
       }
       const posteriors = o.arms.map((arm): [number, number] => {
         const prior = validPrior(priorsAll?.[o.name]?.[arm]) ?? [1, 1];
-        const own = local[arm] ?? [0, 0];
-        return [prior[0] + own[0], prior[1] + own[1]];
+        // Counts read back from storage are trusted only as non-negative numbers.
+        const count = (x: unknown): number => (typeof x === 'number' && x > 0 && Number.isFinite(x) ? x : 0);
+        const own = local[arm];
+        return [prior[0] + count(own?.[0]), prior[1] + count(own?.[1])];
       });
       const arm = o.arms[chooseArm(posteriors, random)] as string;
       return {
