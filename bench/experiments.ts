@@ -216,14 +216,16 @@ for (const uplift of [0.05, 0.1]) {
 
 const runs = 40;
 const rrRuns = 10;
-const detect = (privacy: Privacy): number =>
+const detect = (privacy: Privacy, perRelease = 1_000): number =>
   privacy === 'rr'
     ? median(Array.from({ length: rrRuns }, (_, i) => shoppersToDetect(0.1, privacy, 20_000, 100, 5000 + i)))
-    : median(Array.from({ length: runs }, (_, i) => shoppersToDetect(0.1, privacy, 1_000, 200, 5000 + i)));
+    : median(Array.from({ length: runs }, (_, i) => shoppersToDetect(0.1, privacy, perRelease, 200_000 / perRelease, 5000 + i)));
 const none = detect('none');
 const central = detect('central');
 const secure = detect('secure');
 const rr = detect('rr');
+const none5k = detect('none', 5_000);
+const central5k = detect('central', 5_000);
 
 const widths = [78, 10, 8, 5];
 const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join('  ');
@@ -231,12 +233,15 @@ console.log(line(['statistic', 'measured', 'target', '']));
 for (const row of rows) console.log(line(row));
 
 console.log(
-  `\nShoppers needed to detect +10 % purchase conversion (median of ${runs} runs, ${rrRuns} for randomized response; mSPRT at α = 0.05, a look per 1,000 shoppers, 20,000 for randomized response):`,
+  `\nShoppers needed to detect +10 % purchase conversion (median of ${runs} runs, ${rrRuns} for randomized response; mSPRT at α = 0.05, a release and a look per 1,000 shoppers, 20,000 for randomized response):`,
 );
 console.log(line(['  without DP', fmt(none), '1.00×', '']));
 console.log(line([`  ε = ${EPSILON} per experiment, central rounds (Gaussian noise)`, fmt(central), `${(central / none).toFixed(2)}×`, '']));
 console.log(line([`  ε = ${EPSILON} per experiment, secure rounds (Skellam shares, μ = ${entryFor(EPSILON).secureMu.toFixed(1)})`, fmt(secure), `${(secure / none).toFixed(2)}×`, '']));
 console.log(line([`  ε = ${EPSILON} per experiment, randomized response only (the fallback)`, fmt(rr), `${(rr / none).toFixed(2)}×`, '']));
+console.log('Each release carries its own noise, so fewer, larger releases cost less. A release and a look per 5,000 shoppers:');
+console.log(line(['  without DP', fmt(none5k), '1.00×', '']));
+console.log(line([`  ε = ${EPSILON} per experiment, central rounds (Gaussian noise)`, fmt(central5k), `${(central5k / none5k).toFixed(2)}×`, '']));
 
 const uniform = banditRegret('uniform', 9);
 const local = banditRegret('local', 9);
