@@ -23,6 +23,7 @@ import { resolveServerOptions, type AggregationServerOptions, type ResolvedServe
 import { createServerMetrics } from './metrics.js';
 import { join } from 'node:path';
 import { ExperimentRounds } from './experiments/experiment-rounds.js';
+import { REPORT_KEY_HEADER } from '../protocol/experiments-http.js';
 import { registerExperimentRoutes } from './experiments/experiment-routes.js';
 import { createExperimentDiskStore, createExperimentMemoryStore } from './experiments/experiment-store.js';
 import { loadRegistry, parseRegistry } from './experiments/registry.js';
@@ -134,7 +135,8 @@ export async function createAggregationServer(options: AggregationServerOptions)
   await app.register(cors, {
     origin: resolved.origins.length > 0 ? resolved.origins : false,
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', SITE_KEY_HEADER, 'if-none-match'],
+    // The report key: a shop's dashboard on an allowed origin may read experiment results.
+    allowedHeaders: ['content-type', SITE_KEY_HEADER, 'if-none-match', ...(resolved.experiments?.reportKeys.length ? [REPORT_KEY_HEADER] : [])],
     exposedHeaders: ['etag', MODEL_VERSION_HEADER],
     maxAge: 600,
   });
