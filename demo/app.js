@@ -646,6 +646,7 @@ async function refreshEngineFacts(h) {
     ['Status', info.status],
     ['Backend', info.backend ?? '—'],
     ['Why', info.backendReason || '—'],
+    ['Threads', info.wasmThreads === null ? '—' : `${info.wasmThreads} WASM thread${info.wasmThreads === 1 ? '' : 's'}${info.wasmThreads === 1 ? ' (the page is not cross-origin isolated)' : ''}`],
     ['Adapter', info.adapter ? `${info.adapter.vendor || 'unknown'} ${info.adapter.architecture || ''}${info.adapter.isFallbackAdapter ? ' (software fallback)' : ''}` : 'none'],
     ['Parameters', `recommender ${info.parameters.recommender.toLocaleString()}, intent ${info.parameters.intent.toLocaleString()}`],
     ['Last trained', info.lastTrainedAt ? `${new Date(info.lastTrainedAt).toLocaleTimeString()} (loss ${info.lastLoss?.toFixed(4) ?? '—'})` : 'not yet'],

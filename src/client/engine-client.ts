@@ -192,6 +192,7 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
     status,
     backend: null,
     backendReason: reason ?? '',
+    wasmThreads: null,
     adapter: null,
     parameters: { recommender: 0, intent: 0 },
     lastTrainedAt: null,

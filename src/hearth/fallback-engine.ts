@@ -15,6 +15,7 @@ export function fallbackEngine(reason: string): EngineClient {
       status: 'fallback',
       backend: null,
       backendReason: reason,
+      wasmThreads: null,
       adapter: null,
       parameters: { recommender: 0, intent: 0 },
       lastTrainedAt: null,

@@ -18,6 +18,7 @@ import { Training } from './training.js';
 import { Participation } from './participation.js';
 import { ExperimentReporting } from './experiment-reporting.js';
 import type { ExperimentReportResult } from '../protocol/experiments.js';
+import { wasmThreads } from './backend.js';
 
 export { ENGINE_STATE_META, type BackendReport, type EngineCoreDeps } from './engine-models.js';
 export { heuristicIntent } from './serving.js';
@@ -144,6 +145,7 @@ export class EngineCore {
       status: status ?? (this.training.inFlight ? 'training' : m.isStarted ? 'ready' : 'starting'),
       backend: this.backend.backend,
       backendReason: this.backend.reason,
+      wasmThreads: this.backend.backend === 'wasm' ? wasmThreads() : null,
       adapter: this.backend.adapter,
       parameters: { recommender: m.recommender?.parameterCount() ?? 0, intent: m.intentModel?.parameterCount() ?? 0 },
       lastTrainedAt: m.state.lastTrainedAt,
