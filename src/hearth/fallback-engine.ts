@@ -30,6 +30,7 @@ export function fallbackEngine(reason: string): EngineClient {
     onProgress: () => () => undefined,
     federatedRound: async () => ({ status: 'skipped', reason }),
     lastUpload: async () => null,
+    reportExperiments: async () => ({ status: 'skipped', reason }),
     catalogChanged: () => undefined,
     reset: async () => undefined,
     dispose: () => undefined,

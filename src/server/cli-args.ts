@@ -6,6 +6,7 @@ import type { AggregatorName, RobustRule } from './aggregate.js';
 export const CLI_HELP = `hearth-server: federated aggregation server for Hearth
 
 Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options]
+       hearth-server report [EXPERIMENT] --data-dir DIR [--json]   (results; without a name, the list)
 
   --port N               port (env PORT; default 8787)
   --host H               interface (env HOST; default 127.0.0.1)
@@ -30,6 +31,12 @@ Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options
   --body-limit BYTES     largest upload (default 8388608)
   --request-timeout MS   time to send a whole request, headers and body (default 30000)
   --idle-timeout MS      silence allowed mid-request before the connection is dropped (default 10000)
+  --experiments FILE     registry of experiments to count privately (JSON array; see README)
+  --experiments-channel C  central (default: the server adds the noise) | secure (masked cohorts: the
+                         server sees only sums) | local (randomized response only)
+  --experiments-min-clients N  reports an experiments round needs to release (default: --min-clients)
+  --experiments-round-hours H  longest an experiments round waits (default 24)
+  --report-keys k1,k2    keys that may read results over HTTP (env HEARTH_REPORT_KEYS)
   --log                  log requests (JSON lines)
   --help
 `;
@@ -79,6 +86,11 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       'body-limit': { type: 'string' },
       'request-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      experiments: { type: 'string' },
+      'experiments-channel': { type: 'string' },
+      'experiments-min-clients': { type: 'string' },
+      'experiments-round-hours': { type: 'string' },
+      'report-keys': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -122,6 +134,12 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   set('bodyLimit', num('body-limit', values['body-limit']));
   set('requestTimeoutMs', num('request-timeout', values['request-timeout']));
   set('idleTimeoutMs', num('idle-timeout', values['idle-timeout']));
+  if (values.experiments !== undefined) server.experiments = values.experiments;
+  set('experimentsChannel', values['experiments-channel'] as 'central' | 'secure' | 'local' | undefined);
+  set('experimentsMinClients', num('experiments-min-clients', values['experiments-min-clients']));
+  set('experimentsRoundHours', num('experiments-round-hours', values['experiments-round-hours']));
+  const reportKeys = list(values['report-keys'] ?? env.HEARTH_REPORT_KEYS);
+  if (reportKeys.length > 0) server.reportKeys = reportKeys;
   if (values.log === true) server.logger = true;
   const port = num('port', values.port ?? env.PORT) ?? 8787;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be 0–65535, got ${port}`);

@@ -13,13 +13,15 @@ const BUDGETS = [
   // replaced the tag's own lists and costs ~190 bytes more; it was 8,149 bytes before. Issue 14 moved
   // the inline-catalog and consent-platform checks to the runtime (−0.6 KB) and added the queue's
   // ready/recommend commands, the deep merge of a queued init and the report of a runtime that did
-  // not load (+0.4 KB): 8,238 bytes measured; 8,214 once its global held only the documented API (and with main's wasmThreads).
+  // not load (+0.4 KB): 8,238 bytes measured; 8,214 once its global held only the documented API; 8,461 with experiments' queue commands.
   { file: 'dist/hearth.iife.js', gzipBytes: 8.5 * 1024 },
-  // Imported by the tag after load: the IndexedDB store, autocapture, the dataLayer bridge, the engine client.
-  // 20 KB until issue 14 (19.1 KB measured); 22 KB since: the consent-platform bridges (GA4 Consent
-  // Mode, TCF: +0.9 KB), the worker's load diagnostics and CDN shim (+0.8 KB): 21,425 bytes (20.9 KB)
-  // measured with issue 11's tree. It loads after the page, never blocks it.
-  { file: 'dist/hearth.runtime.js', gzipBytes: 22 * 1024 },
+  // Imported by the tag after load: the IndexedDB store, autocapture, the dataLayer bridge, the engine
+  // client. 19.4 KB before issues 14 and 16; issue 14 added the consent-platform bridges (GA4 Consent
+  // Mode, TCF: +0.9 KB), the worker's load diagnostics and CDN shim (+0.8 KB); experiments in the page
+  // (assignment, Thompson sampling, attribution for experiments.list(), markup) ~3.7 KB: 25,189 bytes
+  // (24.6 KB) measured with both, over the 24 KB each branch budgeted alone; 25.5 KB keeps the same
+  // headroom. It loads after the page, never blocks it.
+  { file: 'dist/hearth.runtime.js', gzipBytes: 25.5 * 1024 },
 ];
 
 function read(file: string): string {
