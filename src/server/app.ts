@@ -21,6 +21,9 @@ import { createDiskStore } from './store.js';
 import { loadModelDir } from './model-dir.js';
 import { resolveServerOptions, type AggregationServerOptions, type ResolvedServerOptions } from './options.js';
 import { createServerMetrics } from './metrics.js';
+import { registerSecureRoutes } from './secure-routes.js';
+import { SecureRejection } from './secure-round.js';
+import { SECAGG_TOKEN_HEADER } from '../protocol/secure-aggregation-http.js';
 import {
   ErrorReply,
   Health,
@@ -109,6 +112,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     bits: resolved.bits,
     roundDurationMs: resolved.roundDurationMs,
     ...(options.random ? { random: options.random } : {}),
+    ...(resolved.secure ? { secure: resolved.secure } : {}),
     log: (message, detail) => app.log.info(detail ?? {}, message),
   });
   const keyHashes = resolved.siteKeys.map(sha256);
@@ -124,7 +128,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
   await app.register(cors, {
     origin: resolved.origins.length > 0 ? resolved.origins : false,
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', SITE_KEY_HEADER, 'if-none-match'],
+    allowedHeaders: ['content-type', SITE_KEY_HEADER, SECAGG_TOKEN_HEADER, 'if-none-match'],
     exposedHeaders: ['etag', MODEL_VERSION_HEADER],
     maxAge: 600,
   });
@@ -139,10 +143,10 @@ export async function createAggregationServer(options: AggregationServerOptions)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.setErrorHandler((error: FastifyError | UploadRejection, request, reply) => {
+  app.setErrorHandler((error: FastifyError | UploadRejection | SecureRejection, request, reply) => {
     let status: number;
     let code: string;
-    if (error instanceof UploadRejection) {
+    if (error instanceof UploadRejection || error instanceof SecureRejection) {
       status = error.status;
       code = error.code;
     } else {
@@ -151,6 +155,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
       code = validation ?? FASTIFY_CODES[error.code] ?? (status === 429 ? 'rate_limited' : status === 408 ? 'request_timeout' : status < 500 ? 'bad_request' : 'internal');
       if (request.routeOptions.url === '/v1/rounds/:id/updates') coordinator.countRejection(code);
     }
+    if (error instanceof SecureRejection) coordinator.countRejection(code);
     if (status >= 500) request.log.error(error);
     const message = status >= 500 ? 'internal error' : error.message;
     return reply.status(status).type('application/json').send({ error: { code, message } });
@@ -176,6 +181,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
       epsilon: s.epsilon,
       delta: resolved.delta,
       epsilonBudget: resolved.epsilonBudget ?? null,
+      roundsAbandoned: s.roundsAbandoned,
     };
   });
 
@@ -232,6 +238,11 @@ export async function createAggregationServer(options: AggregationServerOptions)
     },
   );
 
+  if (coordinator.secure) {
+    const secure = coordinator.secure;
+    registerSecureRoutes(app, { round: () => secure, validKey, countRejection: (code) => coordinator.countRejection(code) });
+  }
+
   return {
     app,
     coordinator,
@@ -241,6 +252,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     },
     settled: () => coordinator.settled(),
     async close() {
+      coordinator.stop();
       await app.close();
       await coordinator.settled();
     },

@@ -30,6 +30,10 @@ Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options
   --body-limit BYTES     largest upload (default 8388608)
   --request-timeout MS   time to send a whole request, headers and body (default 30000)
   --idle-timeout MS      silence allowed mid-request before the connection is dropped (default 10000)
+  --secure-aggregation   the server learns only each round's sum (Bonawitz et al.); with
+                         --noise-multiplier the clients add distributed Skellam noise
+  --cohort-size N        most clients in one secure round, 2-255 (default 1.5 x min-clients)
+  --phase-timeout MS     longest wait of each secure phase (default 120000)
   --log                  log requests (JSON lines)
   --help
 `;
@@ -81,6 +85,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       'idle-timeout': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean' },
+      'secure-aggregation': { type: 'boolean' },
+      'cohort-size': { type: 'string' },
+      'phase-timeout': { type: 'string' },
     },
   });
   const num = (flag: string, text: string | undefined): number | undefined => {
@@ -123,6 +130,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   set('requestTimeoutMs', num('request-timeout', values['request-timeout']));
   set('idleTimeoutMs', num('idle-timeout', values['idle-timeout']));
   if (values.log === true) server.logger = true;
+  if (values['secure-aggregation'] === true) server.secureAggregation = true;
+  set('cohortSize', num('cohort-size', values['cohort-size']));
+  set('phaseTimeoutMs', num('phase-timeout', values['phase-timeout']));
   const port = num('port', values.port ?? env.PORT) ?? 8787;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be 0–65535, got ${port}`);
   return { port, host: values.host ?? env.HOST ?? '127.0.0.1', help, server };
