@@ -31,17 +31,18 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '3000' },
     'eval-users': { type: 'string', default: '1000' },
     'clients-per-round': { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '40' },
+    rounds: { type: 'string', default: '30' },
     noise: { type: 'string', default: '0.5,1.0' },
     'dp-cohort': { type: 'string', default: '20' },
-    'dp-rounds': { type: 'string', default: '20' },
+    'dp-rounds': { type: 'string', default: '10' },
     clip: { type: 'string', default: '1' },
     dims: { type: 'string', default: '32' },
     'local-epochs': { type: 'string', default: '1' },
     'local-lr': { type: 'string', default: '0.003' },
-    'server-lr': { type: 'string', default: '10' },
+    // A device's Adam step touches few item rows, and the mean divides each row's step by the cohort.
+    'server-lr': { type: 'string', default: '25' },
     'fedadam-lr': { type: 'string', default: '0.003' },
-    'central-minutes': { type: 'string', default: '2' },
+    'central-minutes': { type: 'string', default: '1.5' },
     'cost-cohorts': { type: 'string', default: '10,50,200' },
     threads: { type: 'string', default: String(availableParallelism()) },
     // For tuning: any of central, fedavg, fedadam, dp, cost.
@@ -258,9 +259,50 @@ if (!skip.has('fedadam')) {
   log('fedadam', fedadam.metrics);
 }
 
-// --- 4. One round of FedAvg under secure aggregation: what a curious server holds then.
-const secureRound = await federatedRun('fedavg-secagg', { aggregator: 'fedavg', serverLr: Number(args['server-lr']), secure: true, rounds: 1, capture: true });
-log('secure round', secureRound.costs);
+// --- 4. Secure aggregation at small cohorts: costs, and what a curious server holds (cohort 50).
+// Client CPU: one device's whole part of a round (keys, shares, grid encoding with its noise, masks,
+// reveals), measured alone and serially against a roster of the cohort's size (boxes from the
+// others that do not open cost what real ones cost). Bytes, server unmasking and the whole round:
+// one real round over loopback with every device simulated in this process (so the round's wall
+// time carries every device's work, O(n²·d) in all, on these two cores).
+async function clientCpu(cohort) {
+  const ctx = { roundId: 1, modelVersion: '1' };
+  const me = await lib.SecureParticipant.create(ctx);
+  const others = await Promise.all(Array.from({ length: cohort - 1 }, () => lib.SecureParticipant.create(ctx)));
+  const roster = [me, ...others].map((p, i) => ({ index: i + 1, ...p.publicKeys }));
+  const minClients = Math.ceil((2 * cohort) / 3);
+  const threshold = lib.sharingThreshold(cohort, minClients);
+  const grid = lib.gridParams({ dim: parameters, clip, noiseMultiplier: 1, maxClients: cohort });
+  const update = new Float32Array(parameters).map(() => (Math.random() - 0.5) * 1e-3);
+  const random = lib.secureRandom();
+  const t0 = performance.now();
+  await lib.SecureParticipant.create(ctx);
+  const tKeys = performance.now();
+  await me.deal(1, roster, threshold, minClients);
+  const tShares = performance.now();
+  const encoded = lib.encodeToGrid(update, grid.scale, lib.localVariance(grid, cohort), random);
+  const tNoise = performance.now();
+  const inbox = roster.map(() => crypto.getRandomValues(new Uint8Array(130)));
+  await me.mask(encoded, roster.map((m) => m.index), inbox);
+  const tMask = performance.now();
+  me.unmask(roster.map((m) => m.index));
+  const tEnd = performance.now();
+  return { keys: tKeys - t0, shares: tShares - tKeys, noise: tNoise - tShares, mask: tMask - tNoise, unmask: tEnd - tMask };
+}
+const costRows = [];
+let secureRound;
+async function costRow(cohort, { loopback }) {
+  const row = { cohort, cpu: await clientCpu(cohort) };
+  if (loopback) {
+    const run = await federatedRun(`secagg-${cohort}`, { aggregator: 'fedavg', serverLr: 1, secure: true, cohort, rounds: 1, noiseMultiplier: 1, capture: cohort === 50 });
+    if (cohort === 50) secureRound = run;
+    Object.assign(row, { bytes: run.bytes[0], bytesMax: run.bytes.at(-1), unmaskMs: run.costs.unmaskMs[0], roundMs: run.costs.roundMs[0] });
+  }
+  costRows.push(row);
+  log('secure aggregation cost', row);
+}
+const cohorts = skip.has('cost') ? [] : args['cost-cohorts'].split(',').map(Number).filter((n) => n >= 2);
+for (const cohort of cohorts.filter((n) => n <= 50)) await costRow(cohort, { loopback: true });
 
 // --- 5. DP: secure aggregation with distributed Skellam noise, at each noise level.
 const dpRuns = [];
@@ -346,54 +388,14 @@ for (const u of fedavg.captured.slice(0, 50)) {
 }
 const attackPlain = attack(plainUploads, (flat) => flat);
 // Under secure aggregation the server holds masked words: read as the grid would be read.
-const attackSecure = attack(secureRound.captured, (body) => {
+const attackSecure = !secureRound ? undefined : attack(secureRound.captured, (body) => {
   const words = lib.centred(new Uint32Array(body.slice().buffer));
   return Float32Array.from(words, (w) => w / secureRound.grid.scale);
 });
 log('attack', attackPlain, attackSecure);
 
-// --- 8. Costs of secure aggregation at several cohort sizes.
-// Client CPU: one device's whole part of a round (keys, shares, grid encoding with its noise, masks,
-// reveals), measured alone and serially against a roster of the cohort's size (boxes from the
-// others that do not open cost what real ones cost). Bytes, server unmasking and the whole round:
-// one real round over loopback with every device simulated in this process.
-async function clientCpu(cohort) {
-  const ctx = { roundId: 1, modelVersion: '1' };
-  const me = await lib.SecureParticipant.create(ctx);
-  const others = await Promise.all(Array.from({ length: cohort - 1 }, () => lib.SecureParticipant.create(ctx)));
-  const roster = [me, ...others].map((p, i) => ({ index: i + 1, ...p.publicKeys }));
-  const minClients = Math.ceil((2 * cohort) / 3);
-  const threshold = lib.sharingThreshold(cohort, minClients);
-  const grid = lib.gridParams({ dim: parameters, clip, noiseMultiplier: 1, maxClients: cohort });
-  const update = new Float32Array(parameters).map(() => (Math.random() - 0.5) * 1e-3);
-  const random = lib.secureRandom();
-  const t0 = performance.now();
-  await lib.SecureParticipant.create(ctx);
-  const tKeys = performance.now();
-  await me.deal(1, roster, threshold, minClients);
-  const tShares = performance.now();
-  const encoded = lib.encodeToGrid(update, grid.scale, lib.localVariance(grid, cohort), random);
-  const tNoise = performance.now();
-  const inbox = roster.map(() => crypto.getRandomValues(new Uint8Array(130)));
-  await me.mask(encoded, roster.map((m) => m.index), inbox);
-  const tMask = performance.now();
-  me.unmask(roster.map((m) => m.index));
-  const tEnd = performance.now();
-  return { keys: tKeys - t0, shares: tShares - tKeys, noise: tNoise - tShares, mask: tMask - tNoise, unmask: tEnd - tMask, total: tEnd - t0 };
-}
-const costRows = [];
-for (const cohort of skip.has('cost') ? [] : args['cost-cohorts'].split(',').map(Number).filter((n) => n >= 2)) {
-  const cpu = await clientCpu(cohort);
-  const row = { cohort, cpu };
-  if (Date.now() - started < minutes * 60_000 * 0.8) {
-    const run = await federatedRun(`cost-${cohort}`, { aggregator: 'fedavg', serverLr: 1, secure: true, cohort, rounds: 1, noiseMultiplier: 1 });
-    Object.assign(row, { bytes: run.bytes[0], bytesMax: run.bytes.at(-1), unmaskMs: run.costs.unmaskMs[0], roundMs: run.costs.roundMs[0] });
-  } else {
-    log(`no loopback round at cohort ${cohort}: over 80 % of the time budget`);
-  }
-  costRows.push(row);
-  log('cost', row);
-}
+// --- 8. Secure aggregation at larger cohorts, while the time budget allows a loopback round.
+for (const cohort of cohorts.filter((n) => n > 50)) await costRow(cohort, { loopback: Date.now() - started < minutes * 60_000 * 0.75 });
 await pool.close();
 
 // --- The tables.
@@ -414,7 +416,7 @@ if (dpRuns.length > 0) {
   for (const d of dpRuns) console.log(`| ${d.z} | ${d.run.epsilon.toFixed(2)} (${DP_K} of ${population}, ${DP_ROUNDS} rounds) | ${d.atScale.toFixed(3)} | ${d.atScale1000.toFixed(2)} |`);
 }
 const b = fedavg.bytes;
-console.log(`\nbytes uploaded per device per round: plain (int8 + gzip) median ${kb(b[b.length >> 1])}, min ${kb(b[0])}, max ${kb(b.at(-1))} over ${b.length} uploads; secure aggregation ${kb(secureRound.bytes[0])} for every device (min = max: ${secureRound.bytes[0] === secureRound.bytes.at(-1)})`);
+console.log(`\nbytes uploaded per device per round: plain (int8 + gzip) median ${kb(b[b.length >> 1])}, min ${kb(b[0])}, max ${kb(b.at(-1))} over ${b.length} uploads; ${secureRound ? `secure aggregation ${kb(secureRound.bytes[0])} for every device (min = max: ${secureRound.bytes[0] === secureRound.bytes.at(-1)})` : ''}`);
 console.log(`local training: ${(fedavg.costs.trainMs / fedavg.visits).toFixed(0)} ms per device visit (one thread)`);
 console.log(`\nserver throughput, plain uploads: ${throughput.accepted} accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`);
 console.log(`\nsecure aggregation costs per round, ${parameters} parameters, distributed noise z = 1 (client CPU: one device measured alone; bytes, server and round: one round over 127.0.0.1 with every device in this process):`);
@@ -430,6 +432,6 @@ console.log('\nattack test (curious server; guess = the k item rows that changed
 console.log('| what the server holds | precision@k | chance | uploads |');
 console.log('|---|---|---|---|');
 console.log(`| plain update (no secure aggregation) | ${attackPlain.precision.toFixed(3)} | ${attackPlain.chance.toFixed(5)} | ${attackPlain.uploads} |`);
-console.log(`| masked input (secure aggregation) | ${attackSecure.precision.toFixed(5)} | ${attackSecure.chance.toFixed(5)} | ${attackSecure.uploads} |`);
+if (attackSecure) console.log(`| masked input (secure aggregation, distributed noise z = 1) | ${attackSecure.precision.toFixed(5)} | ${attackSecure.chance.toFixed(5)} | ${attackSecure.uploads} |`);
 console.log(`\ntotal time ${((Date.now() - started) / 60000).toFixed(1)} min (budget ${minutes} min)`);
 initialModel.dispose();
