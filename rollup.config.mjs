@@ -18,12 +18,12 @@ const outputs = [
   // npm entry: ESM, dependencies left to the app's bundler, types emitted by tsc.
   { input: 'src/index.ts', file: 'dist/hearth.js', format: 'es', bundle: 'none', minify: false, target: 'browser' },
   // Script tag: one minified IIFE exposing the global `Hearth`; no tfjs (size-tested).
-  { input: 'src/script-tag.ts', file: 'dist/hearth.iife.js', format: 'iife', name: 'Hearth', bundle: 'all', minify: true, target: 'browser' },
+  { input: 'src/entries/script-tag.ts', file: 'dist/hearth.iife.js', format: 'iife', name: 'Hearth', bundle: 'all', minify: true, target: 'browser' },
   // The script tag's lazily imported half: the store and the engine client (no tfjs), ESM next to the tag.
-  { input: 'src/hearth/runtime-bundle.ts', file: 'dist/hearth.runtime.js', format: 'es', bundle: 'all', minify: true, target: 'browser' },
+  { input: 'src/entries/runtime.ts', file: 'dist/hearth.runtime.js', format: 'es', bundle: 'all', minify: true, target: 'browser' },
   // The engine worker: the only output that contains tfjs. `split`: optional backends (WebGL) load
   // with import() from their own chunk next to it, so the worker stays within its size budget.
-  { input: 'workers/engine.worker.ts', file: 'dist/hearth.worker.js', format: 'es', bundle: 'all', minify: true, target: 'browser', split: true },
+  { input: 'src/entries/worker.ts', file: 'dist/hearth.worker.js', format: 'es', bundle: 'all', minify: true, target: 'browser', split: true },
   // The aggregation server and its CLIs (Node).
   { input: 'src/server/index.ts', file: 'dist/server/index.js', format: 'es', bundle: 'none', minify: false, target: 'node' },
   { input: 'src/server/cli.ts', file: 'dist/server/cli.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },

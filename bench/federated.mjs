@@ -67,9 +67,9 @@ await build({
   stdin: {
     contents: `
       export { runFederatedRound, GLOBAL_MODEL_CHECKPOINT } from './src/federated/client.ts';
-      export { parseModelJson, weightsFromBuffer } from './src/federated/tfjs-format.ts';
+      export { parseModelJson, weightsFromBuffer } from './src/protocol/model-file.ts';
       export { decodeUpdate, encodeUpdate } from './src/federated/wire.ts';
-      export { withManifest, weightsToBuffer } from './src/federated/tfjs-format.ts';
+      export { withManifest, weightsToBuffer } from './src/protocol/model-file.ts';
       export { computeRdpSkellam, epsilonFromRdp, DEFAULT_ORDERS } from './src/federated/accountant.ts';
       export { gridParams, localVariance, sharingThreshold } from './src/federated/secure/params.ts';
       export { SecureParticipant } from './src/federated/secure/participant.ts';
@@ -77,8 +77,8 @@ await build({
       export { secureRandom } from './src/federated/random.ts';
       export { centred } from './src/federated/secure/masking.ts';
       export { createAggregationServer, createMemoryStore } from './src/server/index.ts';
-      export { createRecommender } from './src/model/index.ts';
-      export { setupNodeRuntime } from './src/model/node-runtime.ts';`,
+      export { createRecommender } from './src/model/sasrec-recommender.ts';
+      export { setupNodeRuntime } from './src/train/node-runtime.ts';`,
     resolveDir: REPO,
     loader: 'ts',
   },

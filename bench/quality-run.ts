@@ -15,7 +15,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { setupNodeRuntime, type NodeBackend } from '../src/model/node-runtime.js';
+import { setupNodeRuntime, type NodeBackend } from '../src/train/node-runtime.js';
 import { SasRecommender } from '../src/model/sasrec-recommender.js';
 import { chooseLoss } from '../src/model/defaults.js';
 import { createRandom } from '../src/model/random.js';

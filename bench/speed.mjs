@@ -35,9 +35,9 @@ const percentile = (values, p) => {
 // ---------- Node: EngineCore on cpu and wasm ----------
 const NODE_ENTRY = `
 import 'fake-indexeddb/auto';
-import { setupNodeRuntime } from './src/model/node-runtime.ts';
+import { setupNodeRuntime } from './src/train/node-runtime.ts';
 import { openStore } from './src/store/open-store.ts';
-import { EngineCore } from './src/engine/engine-core.ts';
+import { EngineCore } from './src/worker/engine-core.ts';
 import { createRecommender } from './src/model/sasrec-recommender.ts';
 import { saveModelArtifacts } from './src/model/model-artifacts.ts';
 import { ItemNeighbours } from './src/model/item-neighbours.ts';
@@ -140,7 +140,7 @@ async function startServer(routes) {
 }
 
 const PAGE_ENTRY = `
-import { createEngineClient } from './src/engine/client.ts';
+import { createEngineClient } from './src/client/engine-client.ts';
 import { openStore } from './src/store/open-store.ts';
 import { createLogger } from './src/logger.ts';
 window.hearthTest = { createEngineClient, openStore, createLogger };

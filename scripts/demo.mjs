@@ -72,8 +72,8 @@ async function build(log, force) {
   await run(process.execPath, [join(REPO_ROOT, 'node_modules/rollup/dist/bin/rollup'), '-c', '--silent'], log);
 }
 
-/** Bumped when hearth-train writes something new (2: items carry their popularity; 3: the intent model too). */
-const TRAINER_VERSION = 3;
+/** Bumped when hearth-train writes something new (2: items carry their popularity; 3: the intent model too; 4: neighbours.bin, format 2). */
+const TRAINER_VERSION = 4;
 
 /** Generates the shop and trains the starting model unless the same inputs were used before. */
 async function prepareShop(log, { minutes, epochs, reuseModel }) {

@@ -3,9 +3,9 @@
  * mistake: `resolveOptions` throws `HearthError('invalid_options')` naming the option, what it
  * got and what is valid, before anything is opened or listened to.
  */
-import { HearthError, readPageData } from './errors.js';
+import { HearthError, readPageData } from './protocol/errors.js';
 import type { CatalogItem, RetentionPolicy } from './store/types.js';
-import type { EngineOptions } from './engine/options.js';
+import type { EngineOptions } from './protocol/engine-options.js';
 import type { FederatedOptions } from './federated/options.js';
 import { CONSENT_MODES, type ConsentMode } from './consent/consent.js';
 

@@ -3,12 +3,12 @@
  * Importing this module touches no browser global; `init()` does the work.
  */
 import { createHearth } from './hearth/create-hearth.js';
-import { runtime } from './hearth/runtime-bundle.js';
+import { runtime } from './entries/runtime.js';
 import type { HearthOptions } from './config.js';
 import type { Hearth } from './hearth/types.js';
 
-export { HearthError, hasErrorCode } from './errors.js';
-export { EVENT_TYPES } from './tracker/event-types.js';
+export { HearthError, hasErrorCode } from './protocol/errors.js';
+export { EVENT_TYPES } from './protocol/event-types.js';
 
 /**
  * Starts Hearth on this page: checks `options` at once (throws `HearthError('invalid_options')` or
@@ -28,8 +28,8 @@ export function init(options?: HearthOptions): Hearth {
 
 export type { HearthOptions, AutocaptureOptions } from './config.js';
 export type { Hearth, HearthConsent, TrainResult } from './hearth/types.js';
-export type { HearthErrorCode } from './errors.js';
-export type { EventType, EventItem, TrackEvent, StoredEvent } from './tracker/event-types.js';
+export type { HearthErrorCode } from './protocol/errors.js';
+export type { EventType, EventItem, TrackEvent, StoredEvent } from './protocol/event-types.js';
 export type { ConsentMode, ConsentScope } from './consent/consent.js';
 export type { CatalogItem, ConsentState, ExportedData, RetentionPolicy } from './store/types.js';
 export type {
@@ -43,7 +43,7 @@ export type {
   EngineInfo,
   BackendName,
   TrainingProgress,
-} from './engine/types.js';
-export type { EngineOptions } from './engine/options.js';
+} from './protocol/engine-types.js';
+export type { EngineOptions } from './protocol/engine-options.js';
 export type { FederatedOptions } from './federated/options.js';
 export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './federated/client.js';

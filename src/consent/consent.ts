@@ -10,7 +10,7 @@
  * store's meta under {@link CONSENT_META_KEY}.
  */
 import type { ConsentState } from '../store/types.js';
-import { HearthError, readPageData } from '../errors.js';
+import { HearthError, readPageData } from '../protocol/errors.js';
 
 export type ConsentMode = 'opt-in' | 'opt-out';
 export type ConsentScope = 'personalise' | 'contribute';

@@ -9,13 +9,14 @@
  * credentials and the referrer (the page URL could name a product).
  */
 import type { HistoryStep, NamedWeight, TrainOptions } from '../model/contract.js';
-import type { ConsentState, HearthStore, ModelCheckpoint } from '../store/types.js';
+import type { ConsentState, HearthStore } from '../store/types.js';
+import type { ModelCheckpoint } from '../protocol/checkpoint.js';
 import type { Capabilities } from '../env.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights, type ClipReport } from './update-math.js';
 import { encodeUpdate, type UpdateHeader } from './wire.js';
-import { parseModelJson, weightsFromBuffer, type TfjsModelJson } from './tfjs-format.js';
+import { parseModelJson, weightsFromBuffer, type ModelJson } from '../protocol/model-file.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';
 import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from '../protocol/aggregation-headers.js';
 import type { SecureRoundInfo } from '../protocol/secure-aggregation-http.js';
@@ -74,7 +75,7 @@ export interface FederatedRoundDeps {
    */
   contributedRoundId?: number | null;
   /** Called with a newly downloaded global model (e.g. so that the engine can warm-start from it). */
-  onGlobalModel?: (model: { version: string; modelJson: TfjsModelJson; weights: NamedWeight[] }) => void;
+  onGlobalModel?: (model: { version: string; modelJson: ModelJson; weights: NamedWeight[] }) => void;
   now?: () => number;
 }
 
@@ -122,7 +123,7 @@ export const LAST_UPLOAD_META = 'federated.lastUpload';
 interface CachedGlobal {
   version: string;
   etag: string | null;
-  modelJson: TfjsModelJson;
+  modelJson: ModelJson;
 }
 
 /**
@@ -277,7 +278,7 @@ async function fetchRound(c: RoundContext): Promise<Step<RoundConfig>> {
 }
 
 /** Step 2: the global model of the round, from the cache when it is the round's version. */
-async function fetchGlobalModel(c: RoundContext, round: RoundConfig): Promise<Step<{ modelJson: TfjsModelJson; weights: NamedWeight[] }>> {
+async function fetchGlobalModel(c: RoundContext, round: RoundConfig): Promise<Step<{ modelJson: ModelJson; weights: NamedWeight[] }>> {
   const { deps } = c;
   const cached = await deps.store?.getCheckpoint(GLOBAL_MODEL_CHECKPOINT).catch(() => undefined);
   const cachedMeta = cached?.config as CachedGlobal | undefined;
@@ -291,7 +292,7 @@ async function fetchGlobalModel(c: RoundContext, round: RoundConfig): Promise<St
   if (!response.ok) return stop({ status: 'missed', reason: await errorCode(response), roundId: round.roundId });
   const version = response.headers.get(MODEL_VERSION_HEADER);
   if (version !== round.modelVersion) return stop({ status: 'missed', reason: 'model_changed', roundId: round.roundId });
-  let global: { modelJson: TfjsModelJson; weights: NamedWeight[] };
+  let global: { modelJson: ModelJson; weights: NamedWeight[] };
   try {
     const modelJson = parseModelJson(await response.json());
     const parts: Uint8Array[] = [];

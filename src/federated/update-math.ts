@@ -3,7 +3,7 @@
  * order. Shared by the client (update = local − global, clipping, on-device noise) and the server.
  */
 import type { NamedWeight } from '../model/contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { gaussianSampler, type RandomSource } from './random.js';
 
 /** What clipping did to an update, for the privacy centre and for metrics. */

@@ -13,7 +13,7 @@
  * The whole buffer is then gzipped (`CompressionStream`, in browsers, workers and Node ≥ 18).
  */
 import type { NamedWeight } from '../model/contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { secureRandom, type RandomSource } from './random.js';
 import { sizeOf } from './update-math.js';
 

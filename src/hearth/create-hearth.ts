@@ -4,18 +4,18 @@
  * before that wait for it; tracked events wait in memory.
  */
 import { resolveOptions, type HearthOptions } from '../config.js';
-import { HearthError, readPageData } from '../errors.js';
+import { HearthError, readPageData } from '../protocol/errors.js';
 import { createLogger, silentLogger, type Logger } from '../logger.js';
 import { browserWindow, globalPrivacyControl } from '../env.js';
 import { validateCatalog } from '../store/catalog-validation.js';
-import type { TrainingProgress } from '../engine/types.js';
+import type { TrainingProgress } from '../protocol/engine-types.js';
 import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from '../consent/consent.js';
 import { Tracker } from '../tracker/tracker.js';
 import { localStorageOf, pageExitStash } from '../tracker/page-exit-stash.js';
 import { randomId } from '../tracker/session.js';
 import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
-import type { TrackEvent } from '../tracker/event-types.js';
+import type { TrackEvent } from '../protocol/event-types.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
 import type { Hearth } from './types.js';
 

@@ -2,7 +2,7 @@
  * The engine used when none can run (engine bundle missing, worker refused to start): every
  * answer is empty or neutral, and `info()` says why.
  */
-import type { EngineClient } from '../engine/client-contract.js';
+import type { EngineClient } from '../client/contract.js';
 
 export function fallbackEngine(reason: string): EngineClient {
   const none = async () => [];

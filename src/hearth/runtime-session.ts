@@ -2,16 +2,16 @@
  * The runtime: the store, the engine client, autocapture, the dataLayer bridge and the query API,
  * started for one Hearth instance. See `runtime.ts` for why it is a separate half.
  */
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { validateCatalog } from '../store/catalog-validation.js';
 import type { OpenStoreOptions } from '../store/open-store.js';
 import type { MaintenanceLockOptions } from '../store/maintenance-lock.js';
 import type { CatalogRefreshResult } from '../store/catalog-feed.js';
 import type { ExportedData, HearthStore } from '../store/types.js';
-import type { EngineClient, EngineClientConfig } from '../engine/client-contract.js';
-import type { Recommendation } from '../engine/types.js';
+import type { EngineClient, EngineClientConfig } from '../client/contract.js';
+import type { Recommendation } from '../protocol/engine-types.js';
 import type { Logger } from '../logger.js';
-import type { StoredEvent } from '../tracker/event-types.js';
+import { meaningOf, type StoredEvent } from '../protocol/event-types.js';
 import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
 import { SESSION_META_KEY } from '../tracker/session.js';
 import { drainStashes, localStorageOf, STASH_PREFIX } from '../tracker/page-exit-stash.js';
@@ -20,7 +20,7 @@ import { startAutocapture } from '../tracker/autocapture.js';
 import { bridgeDataLayer, mapDataLayerEntry } from '../tracker/data-layer.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import { toStoredEvent } from '../tracker/tracker.js';
-import { checkItemId, checkK, checkRecommendOptions } from './arguments.js';
+import { checkItemId, checkK, checkRecommendOptions } from '../protocol/recommend-options.js';
 import { fallbackEngine } from './fallback-engine.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
 
@@ -38,7 +38,6 @@ export { STASH_PREFIX };
 /** Events of a memory-only store handed to the engine as `recent`. */
 export const MAX_RECENT = 200;
 
-const VIEW_TYPES: ReadonlySet<string> = new Set(['view_item', 'select_item', 'dwell']);
 
 function defaultIdle(win: (Window & typeof globalThis) | undefined): (fn: () => void) => () => void {
   return (fn) => {
@@ -281,7 +280,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
       const ids = new Set<string>();
       for (let i = events.length - 1; i >= 0 && seen.length < count; i--) {
         const event = events[i]!;
-        if (!VIEW_TYPES.has(event.type)) continue;
+        if (meaningOf(event.type)?.view !== true) continue;
         for (const id of event.itemIds) {
           if (ids.has(id) || seen.length >= count) continue;
           ids.add(id);

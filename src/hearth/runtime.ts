@@ -11,9 +11,9 @@ import type { ResolvedOptions } from '../config.js';
 import type { Consent } from '../consent/consent.js';
 import type { Logger } from '../logger.js';
 import type { Tracker } from '../tracker/tracker.js';
-import type { TrackEvent } from '../tracker/event-types.js';
+import type { TrackEvent } from '../protocol/event-types.js';
 import type { ExportedData } from '../store/types.js';
-import type { EngineInfo, IntentScore, Recommendation, TrainingProgress } from '../engine/types.js';
+import type { EngineInfo, IntentScore, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
 import type { TrainResult } from './types.js';
 

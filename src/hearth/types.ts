@@ -3,8 +3,8 @@
  */
 import type { CatalogItem, ConsentState, ExportedData } from '../store/types.js';
 import type { ConsentMode, ConsentScope } from '../consent/consent.js';
-import type { StoredEvent, TrackEvent } from '../tracker/event-types.js';
-import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../engine/types.js';
+import type { StoredEvent, TrackEvent } from '../protocol/event-types.js';
+import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../protocol/engine-types.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
 
 export interface HearthConsent {

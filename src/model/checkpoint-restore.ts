@@ -3,9 +3,9 @@
  * `{ config, items, seed }` shape, then construction and weights, each failure an
  * 'invalid_checkpoint' error that says which model and why.
  */
-import type { ModelCheckpoint } from '../store/types.js';
+import type { ModelCheckpoint } from '../protocol/checkpoint.js';
 import type { ItemAttributes, NamedWeight } from './contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 
 interface Restorable {
   setWeightsFromCheckpoint(weights: readonly NamedWeight[]): void;

@@ -2,8 +2,10 @@
  * What the worker needs from the models. The implementation lives in `src/model/`, is pure tfjs,
  * and runs unchanged in the worker and in Node (tests, benchmarks, the training CLI).
  */
-import type { EventType } from '../tracker/event-types.js';
-import type { ModelCheckpoint } from '../store/types.js';
+import type { EventType } from '../protocol/event-types.js';
+import type { ModelCheckpoint, NamedWeight } from '../protocol/checkpoint.js';
+
+export type { NamedWeight };
 import type { ItemNeighbours } from './item-neighbours.js';
 
 /** One step of a shopper's history as the models see it. */
@@ -103,12 +105,6 @@ export interface OcclusionScores {
   logit(e: number, item: number): number;
 }
 
-/** A named float32 tensor: the unit of checkpoints and of federated updates. */
-export interface NamedWeight {
-  name: string;
-  shape: number[];
-  values: Float32Array;
-}
 
 export interface SequenceRecommender {
   readonly config: RecommenderConfig;

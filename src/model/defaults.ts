@@ -1,6 +1,6 @@
 /** Default model configurations and their validation. */
 import type { IntentConfig, RecommenderConfig, RecommenderLoss } from './contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 
 /**
  * Compact SASRec defaults: 64 dims, 2 pre-LN blocks of 2 heads over the last 50 events, sampled

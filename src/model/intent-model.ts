@@ -8,9 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HistoryStep, IntentConfig, IntentModel, ItemAttributes, NamedWeight, TrainOptions } from './contract.js';
-import type { ModelCheckpoint } from '../store/types.js';
-import type { EventType } from '../tracker/event-types.js';
-import { HearthError } from '../errors.js';
+import type { ModelCheckpoint } from '../protocol/checkpoint.js';
+import type { EventType } from '../protocol/event-types.js';
+import { HearthError } from '../protocol/errors.js';
 import { restoreFromCheckpoint } from './checkpoint-restore.js';
 import { applyBlock, createBlockParams, MASKED, type BlockParams } from './attention-block.js';
 import { resolveIntentConfig } from './defaults.js';
@@ -22,7 +22,7 @@ import { embeddingLookup, fastMatMul, layerNorm, maybeDropout } from './tensor-o
 import { resolveTrainOptions, runEpochs } from './train-options.js';
 
 export const INTENT_CHECKPOINT_NAME = 'intent';
-export const INTENT_FORMAT_VERSION = 1;
+export const INTENT_FORMAT_VERSION = 2;
 
 export interface IntentModelOptions {
   /** Catalog attributes (category, brand, price); items not listed just have no attributes. */

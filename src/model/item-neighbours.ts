@@ -9,7 +9,7 @@
  * is never served worse than co-occurrence. Rows are the recommender's vocabulary rows (1-based,
  * row 0 is padding and has no neighbours).
  */
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 
 /** Items this many steps apart or closer count as co-visited. */
 export const NEIGHBOUR_WINDOW = 3;

@@ -4,36 +4,21 @@
  * on still has a vector made of its attributes.
  */
 import type { ItemAttributes } from './contract.js';
-import { EVENT_TYPES, type EventType } from '../tracker/event-types.js';
-import { HearthError } from '../errors.js';
+import { typesWhere, type EventType } from '../protocol/event-types.js';
+import { HearthError } from '../protocol/errors.js';
 import { hashString } from './random.js';
 
 /** Attribute slots per item: category, brand, price band. */
 export const ATTRIBUTE_SLOTS = 3;
 
-/** Event-type rows: 0 = unknown type, then `EVENT_TYPES` in order. */
-export const EVENT_TYPE_ROWS = EVENT_TYPES.length + 1;
-
-const TYPE_ROW = new Map<string, number>(EVENT_TYPES.map((t, i) => [t, i + 1]));
-
-/** The embedding row of an event type (0 for a type this version does not know). */
-export function eventTypeRow(type: EventType | string): number {
-  return TYPE_ROW.get(type) ?? 0;
-}
+export { EVENT_TYPE_ROWS, eventTypeRow } from '../protocol/event-types.js';
 
 /**
- * The event types whose item is a prediction target: interactions that show interest in the item.
- * `view_item_list` (impressions), `remove_from_cart`, `page_view`, `search` and `dwell` are context
+ * The event types whose item is a prediction target: interactions that show interest in the item
+ * (the table's `target` column). Impressions, removals, page views, searches and dwell are context
  * in the input but never targets.
  */
-export const TARGET_EVENT_TYPES: ReadonlySet<EventType> = new Set<EventType>([
-  'view_item',
-  'select_item',
-  'add_to_cart',
-  'add_to_wishlist',
-  'begin_checkout',
-  'purchase',
-]);
+export const TARGET_EVENT_TYPES: ReadonlySet<EventType> = typesWhere('target');
 
 /** The hashed bucket of an attribute value in `[1, buckets)`; bucket 0 means "no value". */
 export function attributeBucket(kind: string, value: string | number | undefined, buckets: number): number {

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedWeight } from './contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 
 export class ParameterSet {
   private readonly entries: { name: string; variable: tf.Variable }[] = [];

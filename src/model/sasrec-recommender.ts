@@ -11,8 +11,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HistoryStep, ItemAttributes, NamedWeight, OcclusionScores, RecommenderConfig, ScoredItems, SequenceRecommender, TrainOptions } from './contract.js';
-import type { ModelCheckpoint } from '../store/types.js';
-import { HearthError } from '../errors.js';
+import type { ModelCheckpoint } from '../protocol/checkpoint.js';
+import { HearthError } from '../protocol/errors.js';
 import { restoreFromCheckpoint } from './checkpoint-restore.js';
 import { applyBlock, applyBlockToSuffixes, createBlockParams, MASKED, type BlockParams, type KeysValues } from './attention-block.js';
 import { resolveRecommenderConfig } from './defaults.js';
@@ -27,8 +27,11 @@ import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, readInto, targetC
 import { resolveTrainOptions, runEpochs } from './train-options.js';
 
 export const RECOMMENDER_CHECKPOINT_NAME = 'recommender';
-/** Bump when the weights' layout or meaning changes; older checkpoints are then discarded. */
-export const RECOMMENDER_FORMAT_VERSION = 1;
+/**
+ * Bump when the weights' layout or meaning changes; older checkpoints are then discarded.
+ * 2: the event-type embedding has the fixed `EVENT_TYPE_ROWS` (32) rows of the event-type table.
+ */
+export const RECOMMENDER_FORMAT_VERSION = 2;
 
 export interface RecommenderOptions {
   /** The vocabulary, in row order (the catalog's or the global model's; all devices share it). */

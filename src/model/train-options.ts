@@ -1,6 +1,6 @@
 /** Validation and the batch loop shared by both models' `train()`. */
 import type { TrainOptions } from './contract.js';
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { nextMacrotask } from './tensor-ops.js';
 
 export interface ResolvedTrainOptions {

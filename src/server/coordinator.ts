@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { RdpAccountant, type AccountantEntry } from '../federated/accountant.js';
 import { secureRandom, type RandomSource } from '../federated/random.js';
-import { manifestLayout, withManifest, type TfjsModelJson } from '../federated/tfjs-format.js';
+import { manifestLayout, withManifest, type ModelJson } from '../protocol/model-file.js';
 import { decodeRawUpdate, maxRawBytes, WireError, type DecodedUpdate, type QuantizationBits } from '../federated/wire.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';
 import { gunzipExact } from './gunzip-exact.js';
@@ -32,7 +32,7 @@ import { SecureRound, type SecureRoundHost, type SecureOptions } from './secure-
 export interface CoordinatorOptions {
   store: AggregationStore;
   /** The starting model, used only when the store holds no state yet. */
-  initialModel?: { modelJson: TfjsModelJson; weights: Uint8Array };
+  initialModel?: { modelJson: ModelJson; weights: Uint8Array };
   /** A round publishes once it has this many accepted updates; never with fewer. */
   minClients: number;
   aggregator: AggregatorName;
@@ -99,7 +99,7 @@ interface CurrentModel {
   version: string;
   etag: string;
   /** model.json as served: its manifest points at this version's weights. */
-  modelJson: TfjsModelJson;
+  modelJson: ModelJson;
   weights: Uint8Array;
   layout: { name: string; shape: number[] }[];
   optimizer?: Uint8Array;
@@ -109,7 +109,7 @@ function etagOf(version: string, weights: Uint8Array): string {
   return `"${version}-${createHash('sha256').update(weights).digest('hex').slice(0, 20)}"`;
 }
 
-function servedModelJson(modelJson: TfjsModelJson, version: string): TfjsModelJson {
+function servedModelJson(modelJson: ModelJson, version: string): ModelJson {
   // Relative to /v1/model, this resolves to /v1/model/weights.bin?v=<version>.
   return withManifest(modelJson, manifestLayout(modelJson), `model/weights.bin?v=${encodeURIComponent(version)}`);
 }
@@ -165,7 +165,7 @@ export class Coordinator {
     if (state.status === 'open' && this.accepted.size >= this.options.minClients) this.scheduleAggregation();
   }
 
-  private setModel(version: string, modelJson: TfjsModelJson, weights: Uint8Array, optimizer?: Uint8Array): void {
+  private setModel(version: string, modelJson: ModelJson, weights: Uint8Array, optimizer?: Uint8Array): void {
     const layout = manifestLayout(modelJson);
     const expectedBytes = layout.reduce((n, t) => n + 4 * sizeOf(t.shape), 0);
     if (weights.length !== expectedBytes) throw new Error(`model ${version}: weights have ${weights.length} bytes, model.json announces ${expectedBytes}`);

@@ -1,7 +1,7 @@
 /** Reads an initial global model from a folder in the tfjs format (model.json + weight files). */
 import { readFile } from 'node:fs/promises';
 import { join, normalize, sep } from 'node:path';
-import { manifestLayout, parseModelJson, type TfjsModelJson } from '../federated/tfjs-format.js';
+import { manifestLayout, parseModelJson, type ModelJson } from '../protocol/model-file.js';
 import { sizeOf } from '../federated/update-math.js';
 
 /**
@@ -12,7 +12,7 @@ import { sizeOf } from '../federated/update-math.js';
  * const { modelJson, weights } = await loadModelDir('./model');
  * ```
  */
-export async function loadModelDir(dir: string): Promise<{ modelJson: TfjsModelJson; weights: Uint8Array }> {
+export async function loadModelDir(dir: string): Promise<{ modelJson: ModelJson; weights: Uint8Array }> {
   const modelJson = parseModelJson(JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')));
   const parts: Uint8Array[] = [];
   for (const group of modelJson.weightsManifest) {

@@ -3,7 +3,7 @@ import type { AggregatorName, RobustRule } from './aggregate.js';
 import type { AggregationStore } from './store.js';
 import type { QuantizationBits } from '../federated/wire.js';
 import type { RandomSource } from '../federated/random.js';
-import type { TfjsModelJson } from '../federated/tfjs-format.js';
+import type { ModelJson } from '../protocol/model-file.js';
 
 export interface AggregationServerOptions {
   /** Where state, models and accepted updates live (the default disk store). */
@@ -13,7 +13,7 @@ export interface AggregationServerOptions {
   /** Folder with the initial global model (tfjs format); needed only on first start. */
   modelDir?: string;
   /** Or the initial model itself. */
-  initialModel?: { modelJson: TfjsModelJson; weights: Uint8Array };
+  initialModel?: { modelJson: ModelJson; weights: Uint8Array };
   minClients?: number;
   aggregator?: AggregatorName;
   /** Server learning rate (default 1 for FedAvg, 0.01 for FedAdam). */

@@ -14,7 +14,7 @@
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AccountantEntry } from '../federated/accountant.js';
-import type { TfjsModelJson } from '../federated/tfjs-format.js';
+import type { ModelJson } from '../protocol/model-file.js';
 
 /** The server's durable state: which model is current, which round is open, privacy spent. */
 export interface PersistedState {
@@ -49,7 +49,7 @@ export interface SecurePhaseState {
 }
 
 export interface StoredModel {
-  modelJson: TfjsModelJson;
+  modelJson: ModelJson;
   /** float32 weights, concatenated in manifest order. */
   weights: Uint8Array;
   /** FedAdam moments (m then v), when the aggregator has them. */
@@ -141,7 +141,7 @@ export async function createDiskStore(dataDir: string): Promise<AggregationStore
     async loadModel(version) {
       const dir = join(modelsDir, checkName(version));
       if (!(await exists(join(dir, 'complete')))) return undefined;
-      const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as TfjsModelJson;
+      const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
       const weights = new Uint8Array(await readFile(join(dir, 'weights.bin')));
       const optimizer = (await exists(join(dir, 'optimizer.bin'))) ? new Uint8Array(await readFile(join(dir, 'optimizer.bin'))) : undefined;
       return optimizer ? { modelJson, weights, optimizer } : { modelJson, weights };

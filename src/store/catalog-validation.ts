@@ -1,7 +1,7 @@
 /**
  * Validation of catalog items, from `setCatalog()` or a JSON feed.
  */
-import { HearthError, describeValue } from '../errors.js';
+import { HearthError, describeValue } from '../protocol/errors.js';
 import type { CatalogItem } from './types.js';
 
 /** Longest accepted item id, in UTF-16 code units. */

@@ -1,8 +1,8 @@
 /**
  * Event helpers shared by the IndexedDB and memory stores, so that both answer a query the same way.
  */
-import { assert } from '../errors.js';
-import type { StoredEvent } from '../tracker/event-types.js';
+import { assert } from '../protocol/errors.js';
+import type { StoredEvent } from '../protocol/event-types.js';
 import { itemIdsOf } from './schema.js';
 import { randomId } from '../tracker/session.js';
 import type { EventQuery } from './types.js';

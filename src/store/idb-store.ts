@@ -7,9 +7,9 @@
  * When another connection upgrades or deletes the database, this one closes itself at once (so the
  * other is not blocked) and reopens lazily on next use; if it cannot, it carries on in memory.
  */
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import type { Logger } from '../logger.js';
-import type { StoredEvent } from '../tracker/event-types.js';
+import type { StoredEvent } from '../protocol/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
 import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
 import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord, uniqueByEventId } from './event-query.js';

@@ -3,9 +3,9 @@
  * storage disabled), and as the IndexedDB store's fallback when its database goes away. It keeps
  * the same contract for the page's life and forgets everything when the page closes.
  */
-import { HearthError } from '../errors.js';
+import { HearthError } from '../protocol/errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { StoredEvent } from '../tracker/event-types.js';
+import type { StoredEvent } from '../protocol/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
 import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
 import { assertValidQuery, compareEvents, matchesQuery, newest, toStoredRecord, uniqueByEventId } from './event-query.js';

@@ -1,7 +1,7 @@
 /**
  * Retention defaults and checks, shared by both stores.
  */
-import { assert } from '../errors.js';
+import { assert } from '../protocol/errors.js';
 import type { RetentionPolicy } from './types.js';
 
 const DAY_MS = 86_400_000;

@@ -6,7 +6,7 @@
  * in order, so a shopper who skipped releases still gets every step.
  */
 import type { DBSchema } from 'idb';
-import type { EventItem, StoredEvent } from '../tracker/event-types.js';
+import type { EventItem, StoredEvent } from '../protocol/event-types.js';
 import type { CatalogItem, ModelCheckpoint } from './types.js';
 
 /** The current schema version. Bump it only together with a new entry in {@link MIGRATIONS}. */

@@ -1,16 +1,9 @@
-import type { StoredEvent } from '../tracker/event-types.js';
+/** The store's types. Checkpoints are declared in the protocol (the model and the server read them too). */
+import type { ModelCheckpoint } from '../protocol/checkpoint.js';
+import type { StoredEvent } from '../protocol/event-types.js';
+import type { CatalogItem } from '../protocol/catalog.js';
 
-/** One product of the shop's catalog, as `setCatalog()` or the JSON feed gives it. */
-export interface CatalogItem {
-  id: string;
-  title: string;
-  category?: string;
-  brand?: string;
-  price?: number;
-  inStock: boolean;
-  image?: string;
-  url?: string;
-}
+export type { ModelCheckpoint, CatalogItem };
 
 /** The two consent scopes. `null` means the shopper has not decided. */
 export interface ConsentState {
@@ -20,23 +13,6 @@ export interface ConsentState {
   contribute: boolean | null;
   /** When the shopper last decided, ms since the epoch. */
   updatedAt: number | null;
-}
-
-/** A saved model: named float32 tensors plus what is needed to rebuild the model around them. */
-export interface ModelCheckpoint {
-  /** e.g. 'recommender' or 'intent'. */
-  name: string;
-  /** Bumped when the model code changes incompatibly; a mismatch discards the checkpoint. */
-  formatVersion: number;
-  /** Model configuration and vocabulary, JSON-serialisable. */
-  config: unknown;
-  weights: { name: string; shape: number[]; values: Float32Array }[];
-  /**
-   * Data that travels with the model but is not trained by gradient descent nor averaged by
-   * federated learning (the recommender's item-neighbour table). Absent in older checkpoints.
-   */
-  tables?: { name: string; shape: number[]; values: Float32Array | Int32Array }[];
-  savedAt: number;
 }
 
 export interface EventQuery {

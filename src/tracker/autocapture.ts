@@ -21,7 +21,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { AutocaptureOptions } from '../config.js';
-import type { EventItem, EventType, TrackEvent } from './event-types.js';
+import type { EventItem, EventType, TrackEvent } from '../protocol/event-types.js';
 
 export const ACTION_TYPES = ['add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'begin_checkout', 'purchase'] as const;
 /** How long an item must stay at least half visible to count as seen. */

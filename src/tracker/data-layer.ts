@@ -13,19 +13,8 @@
  * behaviour and return value.
  */
 import type { Logger } from '../logger.js';
-import type { EventItem, EventType, TrackEvent } from './event-types.js';
+import { meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
-const MAPPED: ReadonlySet<string> = new Set<EventType>([
-  'view_item',
-  'view_item_list',
-  'select_item',
-  'add_to_cart',
-  'remove_from_cart',
-  'add_to_wishlist',
-  'begin_checkout',
-  'purchase',
-  'search',
-]);
 
 const WRAPPED = '__hearthWrapped';
 
@@ -98,7 +87,7 @@ export function mapDataLayerEntry(entry: unknown): TrackEvent | undefined {
   } else {
     return undefined;
   }
-  if (typeof name !== 'string' || !MAPPED.has(name)) return undefined;
+  if (typeof name !== 'string' || meaningOf(name)?.ga4 !== true) return undefined;
   const p: Params = typeof params === 'object' && params !== null ? (params as Params) : {};
   const event: TrackEvent = { type: name as EventType };
   if (Array.isArray(p.items)) {

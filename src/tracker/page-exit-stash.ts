@@ -12,7 +12,7 @@
  *
  * The saving half is in the tag (a few hundred bytes); the drain is only in the runtime.
  */
-import { EVENT_TYPES, type StoredEvent } from './event-types.js';
+import { EVENT_TYPES, type StoredEvent } from '../protocol/event-types.js';
 
 /** localStorage key prefix; the full key is `hearth-unload:<dbName>:<page id>`. */
 export const STASH_PREFIX = 'hearth-unload:';

@@ -15,7 +15,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { HearthStore } from '../store/types.js';
-import type { EventItem, StoredEvent, TrackEvent } from './event-types.js';
+import type { EventItem, StoredEvent, TrackEvent } from '../protocol/event-types.js';
 import { validateEvent } from './validate-event.js';
 import { SESSION_META_KEY, SessionClock, randomId } from './session.js';
 import { backoffDelay } from './backoff.js';

@@ -15,8 +15,8 @@
  * unknown fields inside items are dropped, since GA4 items carry many (coupon, item_variant, …)
  * that Hearth does not use.
  */
-import { HearthError, describeValue, readPageData } from '../errors.js';
-import { EVENT_TYPES, type EventItem, type EventType, type TrackEvent } from './event-types.js';
+import { HearthError, describeValue, readPageData } from '../protocol/errors.js';
+import { EVENT_TYPES, meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
 export const MAX_ITEMS = 200;
 export const MAX_ID_LENGTH = 256;
@@ -25,18 +25,6 @@ export const MAX_PATH_LENGTH = 2_048;
 export const MAX_QUANTITY = 1_000_000;
 export const MAX_DURATION_MS = 86_400_000;
 
-/** Event types that describe products and so need at least one item. */
-const NEEDS_ITEMS: ReadonlySet<string> = new Set<EventType>([
-  'view_item',
-  'view_item_list',
-  'select_item',
-  'add_to_cart',
-  'remove_from_cart',
-  'add_to_wishlist',
-  'begin_checkout',
-  'purchase',
-  'dwell',
-]);
 
 const TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
 const EVENT_FIELDS = [
@@ -126,7 +114,7 @@ function check(input: unknown): TrackEvent {
     if (items.length > MAX_ITEMS) fail(`An event may carry at most ${MAX_ITEMS} items, got ${items.length}`);
     event.items = items.map(validateItem);
   }
-  if (NEEDS_ITEMS.has(type) && !event.items?.length) {
+  if (meaningOf(type)?.needsItems === true && !event.items?.length) {
     fail(`A ${type} event needs at least one item: items: [{ item_id: 'SKU' }]`);
   }
   if (type === 'dwell' && event.items!.length !== 1) fail(`A dwell event is about exactly one item, got ${event.items!.length}`);

@@ -12,12 +12,13 @@ import { extname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { HistoryStep, ItemAttributes, RecommenderConfig, RecommenderLoss } from '../model/contract.js';
 import { createIntentModel } from '../model/intent-model.js';
-import { HearthError, errorCodeOf } from '../errors.js';
+import { HearthError, errorCodeOf } from '../protocol/errors.js';
 import { chooseLoss } from '../model/defaults.js';
-import { itemPopularity, parseEventCsv, parseUserItemLines, type InteractionLog } from '../model/interaction-log.js';
+import { itemPopularity, parseEventCsv, parseUserItemLines, type InteractionLog } from './interaction-log.js';
 import { ItemNeighbours } from '../model/item-neighbours.js';
-import { saveModelArtifacts, type ModelArtifacts } from '../model/model-artifacts.js';
-import { setupNodeRuntime, type NodeBackend } from '../model/node-runtime.js';
+import { saveModelArtifacts } from '../model/model-artifacts.js';
+import type { ModelFile } from '../protocol/model-file.js';
+import { setupNodeRuntime, type NodeBackend } from './node-runtime.js';
 import { fitRecommender } from './fit.js';
 import { validationSplit } from './validation-split.js';
 import { TRAINING_DEFAULTS } from './training-defaults.js';
@@ -210,7 +211,7 @@ function sessionsOf(log: InteractionLog): HistoryStep[][] {
   return sessions;
 }
 
-function writeArtifacts(dir: string, artifacts: ModelArtifacts): void {
+function writeArtifacts(dir: string, artifacts: ModelFile): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'model.json'), JSON.stringify(artifacts.modelJson));
   writeFileSync(join(dir, 'weights.bin'), artifacts.weightData);

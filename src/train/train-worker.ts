@@ -5,7 +5,7 @@
  * scores its share of the validation cases. Started by {@link DataParallelTrainer}.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { setupNodeRuntime, type NodeBackend } from '../model/node-runtime.js';
+import { setupNodeRuntime, type NodeBackend } from './node-runtime.js';
 import { SasRecommender } from '../model/sasrec-recommender.js';
 import { ItemNeighbours } from '../model/item-neighbours.js';
 import { createRandom } from '../model/random.js';

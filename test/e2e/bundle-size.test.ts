@@ -8,8 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './harness.js';
 
 const BUDGETS = [
-  // The tag every storefront page loads: tracker, consent, validation, pre-init queue.
-  { file: 'dist/hearth.iife.js', gzipBytes: 8 * 1024 },
+  // The tag every storefront page loads: tracker, consent, validation, pre-init queue, page-exit
+  // stash. 8.5 KB: the shared event-type table (one row per type for validation, models, ranking)
+  // replaced the tag's own lists and costs ~190 bytes more; it was 8,149 bytes before.
+  { file: 'dist/hearth.iife.js', gzipBytes: 8.5 * 1024 },
   // Imported by the tag after load: the IndexedDB store, autocapture, the dataLayer bridge, the engine client.
   { file: 'dist/hearth.runtime.js', gzipBytes: 20 * 1024 },
 ];

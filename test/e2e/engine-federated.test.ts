@@ -15,11 +15,11 @@ import { gunzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT, type Browser, type StaticServer } from './harness.js';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
-import { parseModelJson } from '../../src/federated/tfjs-format.js';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { parseModelJson } from '../../src/protocol/model-file.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createRecommender } from '../../src/model/sasrec-recommender.js';
 import { saveModelArtifacts } from '../../src/model/model-artifacts.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 
 const SITE_KEY = 'engine-e2e-site-key-42';
 const VOCABULARY = Array.from({ length: 40 }, (_, i) => `SKU-${70210 + i * 7}`);

@@ -11,7 +11,7 @@ import { openStore } from '../../src/store/index.js';
 import { createLogger } from '../../src/logger.js';
 import { runFederatedRound, type FederatedModel } from '../../src/federated/client.js';
 import type { HistoryStep, NamedWeight, TrainOptions } from '../../src/model/contract.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 
 interface Job {
   serverUrl: string;

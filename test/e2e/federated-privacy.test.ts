@@ -13,8 +13,8 @@ import { gunzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT, type Browser, type StaticServer } from './harness.js';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
-import { withManifest, weightsToBuffer } from '../../src/federated/tfjs-format.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import { withManifest, weightsToBuffer } from '../../src/protocol/model-file.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 
 const SITE_KEY = 'e2e-site-key-000123';
 const VOCABULARY = Array.from({ length: 40 }, (_, i) => `SKU-${90210 + i * 7}`);

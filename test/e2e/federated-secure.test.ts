@@ -14,14 +14,14 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT, type Browser, type StaticServer } from './harness.js';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
-import { manifestLayout, parseModelJson } from '../../src/federated/tfjs-format.js';
+import { manifestLayout, parseModelJson } from '../../src/protocol/model-file.js';
 import { runFederatedRound, type FederatedModel } from '../../src/federated/client.js';
 import { seededRandom } from '../../src/federated/random.js';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createRecommender } from '../../src/model/sasrec-recommender.js';
 import { saveModelArtifacts } from '../../src/model/model-artifacts.js';
 import type { NamedWeight } from '../../src/model/contract.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 
 const SITE_KEY = 'secure-e2e-site-key-7';
 const VOCABULARY = Array.from({ length: 40 }, (_, i) => `SKU-${50210 + i * 7}`);

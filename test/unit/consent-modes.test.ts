@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Consent, isConsentState, normaliseScopes } from '../../src/consent/consent.js';
-import { hasErrorCode } from '../../src/errors.js';
+import { hasErrorCode } from '../../src/protocol/errors.js';
 
 describe('Consent', () => {
   it('opt-in: nothing is granted until the shopper decides', () => {

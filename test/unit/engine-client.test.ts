@@ -7,11 +7,11 @@
 import { describe, expect, test, vi } from 'vitest';
 import { MessageChannel } from 'node:worker_threads';
 import { expose } from 'comlink';
-import { createEngineClient } from '../../src/engine/client.js';
-import { HearthError } from '../../src/errors.js';
+import { createEngineClient } from '../../src/client/engine-client.js';
+import { HearthError } from '../../src/protocol/errors.js';
 import { silentLogger } from '../../src/logger.js';
-import type { EngineWorkerApi } from '../../src/engine/worker-api.js';
-import type { EngineInfo } from '../../src/engine/types.js';
+import type { EngineWorkerApi } from '../../src/protocol/worker-api.js';
+import type { EngineInfo } from '../../src/protocol/engine-types.js';
 
 const consent = { personalise: true, contribute: false, updatedAt: 1 };
 const info: EngineInfo = { status: 'ready', backend: 'wasm', backendReason: 'test', adapter: null, parameters: { recommender: 1, intent: 1 }, lastTrainedAt: null, lastLoss: null, globalModelVersion: null, fallbackReason: null };

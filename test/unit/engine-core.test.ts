@@ -1,12 +1,13 @@
 import 'fake-indexeddb/auto';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { CatalogItem, ConsentState, HearthStore } from '../../src/store/types.js';
-import type { EventType, StoredEvent } from '../../src/tracker/event-types.js';
-import { EngineCore } from '../../src/engine/engine-core.js';
-import { errorCodeOf } from '../../src/errors.js';
+import type { EventType, StoredEvent } from '../../src/protocol/event-types.js';
+import type { Recommendation } from '../../src/protocol/engine-types.js';
+import { EngineCore } from '../../src/worker/engine-core.js';
+import { errorCodeOf } from '../../src/protocol/errors.js';
 import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 import type { RecommenderConfig } from '../../src/model/contract.js';
 import { createRecommender } from '../../src/model/sasrec-recommender.js';
@@ -202,8 +203,12 @@ describe('EngineCore on wasm', () => {
     expect(hats.every((r) => r.item?.category === 'hats' && (r.item.price ?? 0) <= 30)).toBe(true);
     const outOfStock = await core.recommend({ k: 30 }, history, granted);
     expect(outOfStock.map((r) => r.itemId)).not.toContain('p7');
-    const boosted = await core.recommend({ k: 5, boost: [{ factor: 1e6, itemIds: ['p12'] }] }, history, granted);
-    expect(boosted[0]?.itemId).toBe('p12');
+    // A boost multiplies the served probability: enough of it lifts the fourth item to the top.
+    const plain = await core.recommend({ k: 5 }, history, granted);
+    const fourth = plain[3] as Recommendation;
+    const factor = (2 * (plain[0] as Recommendation).score) / fourth.score;
+    const boosted = await core.recommend({ k: 5, boost: [{ factor, itemIds: [fourth.itemId] }] }, history, granted);
+    expect(boosted[0]?.itemId).toBe(fourth.itemId);
 
     // Real time: one more event in `recent` changes the answer.
     const later = await core.recommend({ k: 1 }, [...history, event(2_000_003, 'p5')], granted);

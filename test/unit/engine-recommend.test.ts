@@ -1,13 +1,13 @@
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
-import { EngineCore } from '../../src/engine/engine-core.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
+import { EngineCore } from '../../src/worker/engine-core.js';
 import { openStore } from '../../src/store/index.js';
 import { SasRecommender } from '../../src/model/sasrec-recommender.js';
 import { ItemNeighbours } from '../../src/model/item-neighbours.js';
 import { saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
 import { createRandom } from '../../src/model/random.js';
 import type { CatalogItem, ConsentState, HearthStore } from '../../src/store/types.js';
-import type { EventType, StoredEvent } from '../../src/tracker/event-types.js';
+import type { EventType, StoredEvent } from '../../src/protocol/event-types.js';
 import type { RecommenderConfig } from '../../src/model/contract.js';
 import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 

@@ -19,7 +19,7 @@ describe('the entry points', () => {
   });
 
   it('the script tag reads its data-* attributes into init options', async () => {
-    const { optionsFromAttributes } = await import('../../src/script-tag.js');
+    const { optionsFromAttributes } = await import('../../src/entries/script-tag.js');
     expect(
       optionsFromAttributes({
         consent: 'opt-out',

@@ -6,13 +6,13 @@ import { openStore } from '../../src/store/open-store.js';
 import { withMaintenanceLock } from '../../src/store/maintenance-lock.js';
 import { refreshCatalogFromFeed } from '../../src/store/catalog-feed.js';
 import { silentLogger } from '../../src/logger.js';
-import { hasErrorCode } from '../../src/errors.js';
+import { hasErrorCode } from '../../src/protocol/errors.js';
 import { fallbackEngine } from '../../src/hearth/fallback-engine.js';
-import type { EngineClient } from '../../src/engine/client-contract.js';
+import type { EngineClient } from '../../src/client/contract.js';
 import type { HearthOptions } from '../../src/config.js';
 import type { Hearth } from '../../src/hearth/types.js';
 import type { HearthStore } from '../../src/store/types.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 
 let counter = 0;
 const live: Hearth[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../../src/config.js';
-import { hasErrorCode } from '../../src/errors.js';
+import { hasErrorCode } from '../../src/protocol/errors.js';
 import { createHearth } from '../../src/hearth/create-hearth.js';
 
 function rejection(options: unknown): string {

@@ -1,10 +1,11 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createRecommender } from '../../src/model/sasrec-recommender.js';
 import { createIntentModel } from '../../src/model/intent-model.js';
-import { checkpointFromArtifacts, loadModelFromUrl, saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
+import { loadModelFromUrl, saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
+import { decodeModel } from '../../src/protocol/model-file.js';
 import type { HistoryStep } from '../../src/model/contract.js';
-import { errorCodeOf } from '../../src/errors.js';
+import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
 const items = syntheticItems(10);
@@ -68,11 +69,11 @@ describe('tfjs model artefacts', () => {
       }
       return 'no error';
     };
-    expect(await codeOf(() => checkpointFromArtifacts(modelJson, weightData.slice(0, -4)))).toBe('invalid_checkpoint');
+    expect(await codeOf(() => decodeModel(modelJson, weightData.slice(0, -4)))).toBe('invalid_checkpoint');
     const reshaped = structuredClone(modelJson);
     reshaped.weightsManifest[0]!.weights[0]!.shape = [weightData.byteLength / 4 - model.parameterCount() + 11 * 8, 1];
     expect(await codeOf(() => loadModelFromUrl('http://x.test/model.json', memoryFetch({ '/model.json': JSON.stringify(reshaped), '/weights.bin': weightData })))).toBe('invalid_checkpoint');
-    expect(await codeOf(() => checkpointFromArtifacts({ weightsManifest: [] }, weightData))).toBe('invalid_checkpoint');
+    expect(await codeOf(() => decodeModel({ weightsManifest: [] }, weightData))).toBe('invalid_checkpoint');
     expect(await codeOf(() => loadModelFromUrl('http://x.test/model.json', memoryFetch({ '/model.json': JSON.stringify(modelJson) })))).toBe('network');
     model.dispose();
   });

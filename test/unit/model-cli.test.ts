@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkpointFromArtifacts } from '../../src/model/model-artifacts.js';
+import { decodeModel } from '../../src/protocol/model-file.js';
 
 /** Runs the training CLI from source, as `npm run train -- …` does. */
 function train(args: string[]): { status: number | null; output: string } {
@@ -23,7 +23,7 @@ describe('hearth-train CLI', () => {
     // Validation on each user's last item: the curve and the chosen blend are printed.
     expect(run.output).toMatch(/validation curve \(time → NDCG@10\): \d+ s → \d\.\d{4}/);
     expect(run.output).toMatch(/neighbour weight [\d.]+ on validation/);
-    const checkpoint = checkpointFromArtifacts(
+    const checkpoint = decodeModel(
       JSON.parse(readFileSync(join(dir, 'out', 'model.json'), 'utf8')),
       new Uint8Array(readFileSync(join(dir, 'out', 'weights.bin'))),
       new Uint8Array(readFileSync(join(dir, 'out', 'neighbours.bin'))),

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createIntentModel, intentModelFromCheckpoint } from '../../src/model/intent-model.js';
 import type { HistoryStep } from '../../src/model/contract.js';
 import { createRandom } from '../../src/model/random.js';
-import { errorCodeOf } from '../../src/errors.js';
+import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
 const categories = 6;
@@ -65,7 +65,7 @@ describe('intent model', () => {
 
   test('learns that ≥ 3 views of one category lead to the cart, better than chance', async () => {
     const model = createIntentModel({ items, config: { dims: 16, heads: 2, maxLen: 8, dropout: 0 }, seed: 2 });
-    await model.train(sessions(400, 1).map((s) => s.steps), { epochs: 7, batchSize: 64 });
+    await model.train(sessions(800, 1).map((s) => s.steps), { epochs: 7, batchSize: 64 });
     // From here on (Adam's state exists) training and prediction must not add tensors.
     const before = tf.memory().numTensors;
     await model.train(sessions(400, 1).map((s) => s.steps), { epochs: 1, batchSize: 64 });

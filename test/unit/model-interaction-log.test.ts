@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { itemPopularity, parseEventCsv, parseUserItemLines } from '../../src/model/interaction-log.js';
-import { errorCodeOf } from '../../src/errors.js';
+import { itemPopularity, parseEventCsv, parseUserItemLines } from '../../src/train/interaction-log.js';
+import { errorCodeOf } from '../../src/protocol/errors.js';
 
 const codeAndMessage = (f: () => unknown): string => {
   try {

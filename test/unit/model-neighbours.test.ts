@@ -1,14 +1,15 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { ItemNeighbours } from '../../src/model/item-neighbours.js';
 import { blendScores } from '../../src/model/blend.js';
 import { NegativeSampler } from '../../src/model/negative-sampler.js';
 import { SasRecommender, recommenderFromCheckpoint } from '../../src/model/sasrec-recommender.js';
 import { chooseLoss, resolveRecommenderConfig, FULL_SOFTMAX_MAX_ITEMS } from '../../src/model/defaults.js';
-import { checkpointFromArtifacts, loadModelFromUrl, saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
+import { loadModelFromUrl, saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
+import { decodeModel } from '../../src/protocol/model-file.js';
 import { createRandom } from '../../src/model/random.js';
 import type { HistoryStep, RecommenderConfig } from '../../src/model/contract.js';
-import { errorCodeOf } from '../../src/errors.js';
+import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
 const tiny: Partial<RecommenderConfig> = { dims: 8, blocks: 1, heads: 1, maxLen: 8, dropout: 0, attributeBuckets: 8, learningRate: 0.01 };
@@ -115,12 +116,12 @@ describe('the model file with neighbours', () => {
     const model = modelWithNeighbours();
     const { modelJson, weightData, tableData } = saveModelArtifacts(model);
     expect(tableData).toBeDefined();
-    const meta = modelJson.userDefinedMetadata.hearth;
-    expect(meta.tables?.paths).toEqual(['neighbours.bin']);
-    expect(meta.tables?.entries.every((e) => e.quantization?.dtype === 'uint16')).toBe(true);
+    const meta = modelJson.userDefinedMetadata?.hearth;
+    expect(meta?.tables?.paths).toEqual(['neighbours.bin']);
+    expect(meta?.tables?.entries.every((e) => e.quantization?.dtype === 'uint16')).toBe(true);
     // The federated server averages the manifest: the tables are not in it.
     expect(modelJson.weightsManifest.flatMap((g) => g.weights.map((w) => w.name)).some((n) => n.includes('neighbours'))).toBe(false);
-    const restored = recommenderFromCheckpoint(checkpointFromArtifacts(JSON.parse(JSON.stringify(modelJson)), weightData, tableData));
+    const restored = recommenderFromCheckpoint(decodeModel(JSON.parse(JSON.stringify(modelJson)), weightData, tableData));
     expect(restored.neighbours?.neighboursOf(2, 5)).toEqual(model.neighbours?.neighboursOf(2, 5));
     expect(restored.config.neighbourWeight).toBe(0.3);
     const history = steps([1, 2]);

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { SasRecommender, createRecommender, recommenderFromCheckpoint } from '../../src/model/sasrec-recommender.js';
 import type { HistoryStep, RecommenderConfig } from '../../src/model/contract.js';
-import { errorCodeOf } from '../../src/errors.js';
+import { errorCodeOf } from '../../src/protocol/errors.js';
 import { ItemNeighbours } from '../../src/model/item-neighbours.js';
 import { cyclicHistories, rankOf, syntheticItems } from '../fixtures/model/synthetic-logs.js';
 

@@ -1,6 +1,6 @@
 /** Tiny models and update bodies for the server's tests. */
 import { gzipSync } from 'node:zlib';
-import { withManifest, weightsToBuffer, type TfjsModelJson } from '../../src/federated/tfjs-format.js';
+import { withManifest, weightsToBuffer, type ModelJson } from '../../src/protocol/model-file.js';
 import { encodeUpdate } from '../../src/federated/wire.js';
 import { seededRandom } from '../../src/federated/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
@@ -20,7 +20,7 @@ export function tinyWeights(seed = 1, scale = 0.1): NamedWeight[] {
   }));
 }
 
-export function tinyModel(seed = 1): { modelJson: TfjsModelJson; weights: Uint8Array; tensors: NamedWeight[] } {
+export function tinyModel(seed = 1): { modelJson: ModelJson; weights: Uint8Array; tensors: NamedWeight[] } {
   const tensors = tinyWeights(seed);
   const modelJson = withManifest({ format: 'hearth-test', modelTopology: null }, LAYOUT, 'weights.bin');
   return { modelJson, weights: weightsToBuffer(tensors), tensors };

@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore, openStore, type HearthStore, type RetentionPolicy } from '../../src/store/index.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 import { makeEvent, recordingLogger, uniqueName, type RecordingLogger } from '../fixtures/store/helpers.js';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bridgeDataLayer, mapDataLayerEntry } from '../../src/tracker/data-layer.js';
 import { silentLogger } from '../../src/logger.js';
 import { validateEvent } from '../../src/tracker/validate-event.js';
-import type { TrackEvent } from '../../src/tracker/event-types.js';
+import type { TrackEvent } from '../../src/protocol/event-types.js';
 
 function gtagArguments(...args: unknown[]): IArguments {
   return (function (this: unknown) {

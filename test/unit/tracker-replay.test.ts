@@ -11,9 +11,9 @@ import { drainStashes, pageExitStash, STASH_PREFIX } from '../../src/tracker/pag
 import { Tracker } from '../../src/tracker/tracker.js';
 import { validateEvent } from '../../src/tracker/validate-event.js';
 import { MemoryStore, openStore, type HearthStore } from '../../src/store/index.js';
-import { hasErrorCode } from '../../src/errors.js';
+import { hasErrorCode } from '../../src/protocol/errors.js';
 import { makeEvent, recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
-import type { StoredEvent } from '../../src/tracker/event-types.js';
+import type { StoredEvent } from '../../src/protocol/event-types.js';
 
 /** A localStorage stand-in. */
 class MapStorage {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateEvent, MAX_ITEMS } from '../../src/tracker/validate-event.js';
-import { hasErrorCode } from '../../src/errors.js';
+import { hasErrorCode } from '../../src/protocol/errors.js';
 
 function rejection(event: unknown): string {
   try {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import { setupNodeRuntime } from '../../src/model/node-runtime.js';
+import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { SasRecommender } from '../../src/model/sasrec-recommender.js';
 import { DataParallelTrainer } from '../../src/train/data-parallel.js';
 import { fitRecommender } from '../../src/train/fit.js';

@@ -5,7 +5,7 @@
  * generator is AES-256-CTR over zeros, shares travel under AES-256-GCM, commitments are SHA-256.
  * Shamir sharing (which WebCrypto lacks) lives in `shares.ts`, on an audited library.
  */
-import { HearthError } from '../../errors.js';
+import { HearthError } from '../../protocol/errors.js';
 
 const subtle = (): SubtleCrypto => {
   const s = globalThis.crypto?.subtle;

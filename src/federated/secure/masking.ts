@@ -4,7 +4,7 @@
  * PRG(s_uv) (mod 2^32)` (Bonawitz et al., CCS 2017, §4): the pairwise streams cancel in the sum of
  * any set of clients that includes both ends of every pair, the self mask hides the rest.
  */
-import { HearthError } from '../../errors.js';
+import { HearthError } from '../../protocol/errors.js';
 
 /** log2 of the modulus of the masked arithmetic. */
 export const MODULUS_BITS = 32;

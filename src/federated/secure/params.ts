@@ -4,7 +4,7 @@
  * client adds. Derived from the server's settings and the model's size alone, by one function on
  * both sides.
  */
-import { HearthError } from '../../errors.js';
+import { HearthError } from '../../protocol/errors.js';
 
 /** Shamir shares are points of GF(2^8): at most 255 holders. */
 export const MAX_COHORT = 255;

@@ -10,7 +10,7 @@
  *   threshold, or the server asks it to unmask a second time (a second, different survivor list is
  *   how a server would collect a seed share and a key share of the same client).
  */
-import { HearthError } from '../../errors.js';
+import { HearthError } from '../../protocol/errors.js';
 import { exportPrivateScalar, generateAgreementKeys, randomBytes, sameBytes, type AgreementKeys } from './crypto.js';
 import { addInto, assertLittleEndian, pairSign, subtractInto } from './masking.js';
 import { MAX_COHORT, sharingThreshold } from './params.js';

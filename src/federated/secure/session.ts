@@ -4,7 +4,7 @@
  * round's state in between. Runs in the engine's worker, like the rest of the federated client.
  */
 import type { NamedWeight } from '../../model/contract.js';
-import { HearthError } from '../../errors.js';
+import { HearthError } from '../../protocol/errors.js';
 import type { RandomSource } from '../random.js';
 import type { SecureRoundInfo, SecureState, JoinAccepted, SharesUpload } from '../../protocol/secure-aggregation-http.js';
 import { SECAGG_TOKEN_HEADER } from '../../protocol/secure-aggregation-http.js';

@@ -9,7 +9,7 @@
  * the real figure). No party, the server included, ever sees a less-noised sum: the sum is all the
  * server can unmask.
  */
-import { HearthError } from '../../errors.js';
+import { HearthError } from '../../protocol/errors.js';
 import type { RandomSource } from '../random.js';
 
 /** log k! for k < 10, exactly; Stirling's series beyond (error < 1e-13 there). */

@@ -12,15 +12,15 @@
  * tracking starts before storage is ready. It sets no cookie and, besides its own files and the
  * catalog feed, makes no request; it needs neither `unsafe-eval` nor `unsafe-inline`.
  */
-import { createHearth } from './hearth/create-hearth.js';
-import type { HearthOptions } from './config.js';
-import type { Hearth } from './hearth/types.js';
-import type { Runtime } from './hearth/runtime.js';
-import { describeError } from './errors.js';
-import { listOf } from './tracker/array-like.js';
+import { createHearth } from '../hearth/create-hearth.js';
+import type { HearthOptions } from '../config.js';
+import type { Hearth } from '../hearth/types.js';
+import type { Runtime } from '../hearth/runtime.js';
+import { describeError } from '../protocol/errors.js';
+import { listOf } from '../tracker/array-like.js';
 
-export { HearthError, hasErrorCode } from './errors.js';
-export { EVENT_TYPES } from './tracker/event-types.js';
+export { HearthError, hasErrorCode } from '../protocol/errors.js';
+export { EVENT_TYPES } from '../protocol/event-types.js';
 
 /** The live instance as `window.hearth`: the Hearth object plus a `push` that runs commands at once. */
 export type LiveHearth = Hearth & { push(...commands: unknown[]): number };

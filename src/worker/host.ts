@@ -1,6 +1,6 @@
 /**
  * The worker side of the engine API: opens the store, chooses the backend, and forwards every
- * call to an {@link EngineCore}. `workers/engine.worker.ts` exposes what this returns.
+ * call to an {@link EngineCore}. `src/entries/worker.ts` exposes what this returns.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -8,9 +8,9 @@ import { openStore } from '../store/open-store.js';
 import { createLogger, silentLogger, type Logger } from '../logger.js';
 import { createRecommender } from '../model/sasrec-recommender.js';
 import type { SequenceRecommender } from '../model/contract.js';
-import { HearthError, errorCodeOf } from '../errors.js';
-import type { BackendName, EngineInfo } from './types.js';
-import type { EngineWorkerApi, EngineWorkerInit } from './worker-api.js';
+import { HearthError, errorCodeOf } from '../protocol/errors.js';
+import type { BackendName, EngineInfo } from '../protocol/engine-types.js';
+import type { EngineWorkerApi, EngineWorkerInit } from '../protocol/worker-api.js';
 import { EngineCore, type BackendReport } from './engine-core.js';
 import { BACKEND_META, chooseBackend } from './backend.js';
 

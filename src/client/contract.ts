@@ -5,13 +5,13 @@
  * Internal: not exported from `src/index.ts`. The public methods of the Hearth object forward
  * to this, after validating their arguments.
  */
-import type { StoredEvent } from '../tracker/event-types.js';
+import type { StoredEvent } from '../protocol/event-types.js';
 import type { ConsentState, HearthStore } from '../store/types.js';
 import type { Logger } from '../logger.js';
 import type { FederatedOptions } from '../federated/options.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
-import type { EngineOptions } from './options.js';
-import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from './types.js';
+import type { EngineOptions } from '../protocol/engine-options.js';
+import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../protocol/engine-types.js';
 
 export interface EngineClientConfig {
   /** The IndexedDB database name the tracker writes to; the worker opens the same one. */

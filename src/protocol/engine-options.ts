@@ -1,5 +1,5 @@
 import type { RecommenderConfig, IntentConfig } from '../model/contract.js';
-import type { BackendName } from './types.js';
+import type { BackendName } from './engine-types.js';
 
 /** Engine options of `init({ engine })`. Owned by the engine; extend here. */
 export interface EngineOptions {

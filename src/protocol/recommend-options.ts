@@ -3,8 +3,8 @@
  * a programmer mistake: the call rejects with `HearthError('invalid_argument')` before the engine
  * is woken.
  */
-import { HearthError } from '../errors.js';
-import type { RecommendOptions } from '../engine/types.js';
+import { HearthError } from './errors.js';
+import type { RecommendOptions } from './engine-types.js';
 
 export const MAX_K = 100;
 
@@ -38,7 +38,7 @@ export function checkItemId(id: unknown, name = 'itemId'): string {
 
 function object(name: string, value: unknown, keys: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${name} must be an object, got ${show(value)}`);
-  for (const key of Object.keys(value)) if (!keys.includes(key)) fail(`Unknown ${name} field "${key}"; valid: ${keys.join(', ')}`);
+  for (const key of Object.keys(value)) if (!keys.includes(key)) fail(`Unknown ${name} field "${key}"; expected one of: ${keys.join(', ')}`);
   return value as Record<string, unknown>;
 }
 

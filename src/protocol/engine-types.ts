@@ -1,4 +1,4 @@
-import type { EventType } from '../tracker/event-types.js';
+import type { EventType } from './event-types.js';
 import type { CatalogItem } from '../store/types.js';
 
 /** Business rules applied to recommendations, over the catalog's attributes. */

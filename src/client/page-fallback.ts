@@ -2,9 +2,10 @@
  * Answers the page can give without the engine (no worker, worker crashed twice, engine turned
  * off): counts over the page's recent events and the catalog. No tfjs, no model; small.
  */
-import type { StoredEvent } from '../tracker/event-types.js';
-import type { CatalogItem } from '../store/types.js';
-import type { Recommendation, RecommendOptions } from './types.js';
+import { meaningOf, type StoredEvent } from '../protocol/event-types.js';
+import type { CatalogItem } from '../protocol/catalog.js';
+import { excludedItems, passesFilter } from '../protocol/recommend-rules.js';
+import type { Recommendation, RecommendOptions } from '../protocol/engine-types.js';
 
 /** Decay of an event's weight in trending counts: it halves every week. */
 const HALF_LIFE_MS = 7 * 24 * 3600 * 1000;
@@ -27,7 +28,10 @@ export function fallbackTrending(
   const byId = new Map(catalog.map((item) => [item.id, item]));
   const counts = new Map<string, number>();
   for (const event of events) {
-    const weight = Math.pow(0.5, Math.max(0, now - event.time) / HALF_LIFE_MS);
+    // The same weights as the engine's trending (the event-type table's popularity column).
+    const kind = meaningOf(event.type)?.popularity ?? 0;
+    if (kind === 0) continue;
+    const weight = kind * Math.pow(0.5, Math.max(0, now - event.time) / HALF_LIFE_MS);
     for (const id of event.itemIds) counts.set(id, (counts.get(id) ?? 0) + weight);
   }
   const out: Recommendation[] = [];
@@ -46,24 +50,10 @@ export function fallbackTrending(
   return out;
 }
 
-/**
- * `recommend()` without a model: trending and catalog items that pass the options' exclusions
- * and filters, leaving out what the shopper already interacted with.
- */
+/** `recommend()` without a model: trending and catalog items that pass the options' exclusions and filters. */
 export function fallbackRecommend(options: RecommendOptions, events: readonly StoredEvent[], catalog: readonly CatalogItem[], now: number): Recommendation[] {
-  const excluded = new Set(options.exclude ?? []);
-  for (const e of events) if (e.type === 'purchase' && options.excludePurchased !== false) for (const id of e.itemIds) excluded.add(id);
-  if (options.context?.itemId) excluded.add(options.context.itemId);
-  const f = options.filter ?? {};
-  const keep = (id: string, item: CatalogItem | undefined): boolean => {
-    if (excluded.has(id)) return false;
-    if (!item) return catalog.length === 0;
-    if ((f.inStock ?? true) && !item.inStock) return false;
-    if (f.categories && !(item.category !== undefined && f.categories.includes(item.category))) return false;
-    if (f.brands && !(item.brand !== undefined && f.brands.includes(item.brand))) return false;
-    if (f.minPrice !== undefined && !(item.price !== undefined && item.price >= f.minPrice)) return false;
-    if (f.maxPrice !== undefined && !(item.price !== undefined && item.price <= f.maxPrice)) return false;
-    return true;
-  };
+  // The same exclusions and filters as the engine's answers.
+  const excluded = excludedItems(options, events);
+  const keep = (id: string, item: CatalogItem | undefined): boolean => !excluded.has(id) && passesFilter(item, options.filter, catalog.length > 0);
   return fallbackTrending(events, catalog, options.k ?? 10, now, keep);
 }

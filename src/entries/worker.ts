@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
 import { expose } from 'comlink';
-import { createWorkerHost } from '../src/engine/worker-host.js';
+import { createWorkerHost } from '../worker/host.js';
 
 expose(
   createWorkerHost({

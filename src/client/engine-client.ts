@@ -5,13 +5,13 @@
  * cannot run at all. Never imports tfjs or the models: this file ships in the page's bundles.
  */
 import { proxy, wrap, type Remote } from 'comlink';
-import { HearthError, errorCodeOf, reviveError } from '../errors.js';
+import { HearthError, errorCodeOf, reviveError } from '../protocol/errors.js';
 import { mergeEvents } from '../tracker/merge-events.js';
-import type { StoredEvent } from '../tracker/event-types.js';
+import type { StoredEvent } from '../protocol/event-types.js';
 import type { CatalogItem } from '../store/types.js';
-import type { EngineClient, EngineClientConfig } from './client-contract.js';
-import type { EngineInfo, Recommendation, TrainingProgress } from './types.js';
-import type { EngineWorkerApi, EngineWorkerInit } from './worker-api.js';
+import type { EngineClient, EngineClientConfig } from './contract.js';
+import type { EngineInfo, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
+import type { EngineWorkerApi, EngineWorkerInit } from '../protocol/worker-api.js';
 import type { FederatedRoundResult } from '../federated/client.js';
 import { fallbackRecommend, fallbackTrending } from './page-fallback.js';
 

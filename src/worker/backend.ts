@@ -7,7 +7,7 @@
  * slower. Those are skipped by capability (unless forced); real GPUs are measured against WASM.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName, EngineInfo } from './types.js';
+import type { BackendName, EngineInfo } from '../protocol/engine-types.js';
 import type { HearthStore } from '../store/types.js';
 import type { Logger } from '../logger.js';
 

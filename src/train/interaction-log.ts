@@ -3,10 +3,9 @@
  * lines (the SASRec datasets) and event CSVs `user,item,category,behavior,timestamp` (Taobao's
  * UserBehavior). Pure string parsing: no Node APIs, so the worker could use it too.
  */
-import type { EventType } from '../tracker/event-types.js';
-import type { HistoryStep } from './contract.js';
-import { EVENT_TYPES } from '../tracker/event-types.js';
-import { HearthError } from '../errors.js';
+import type { HistoryStep } from '../model/contract.js';
+import { EVENT_TYPES, meaningOf, type EventType } from '../protocol/event-types.js';
+import { HearthError } from '../protocol/errors.js';
 
 export interface InteractionLog {
   /** Each user's steps, oldest first, in order of first appearance of the user. */
@@ -107,15 +106,6 @@ export function parseEventCsv(text: string): InteractionLog {
 
 /** Half-life of an interaction's weight in `itemPopularity`: last week's activity counts most. */
 const POPULARITY_HALF_LIFE_MS = 7 * 24 * 3600 * 1000;
-/** Interest signals; impressions, searches and page views say nothing about one item's appeal. */
-const POPULARITY_WEIGHTS: Partial<Record<EventType, number>> = {
-  view_item: 1,
-  select_item: 1,
-  add_to_wishlist: 2,
-  add_to_cart: 3,
-  begin_checkout: 3,
-  purchase: 3,
-};
 
 /**
  * Each item's share of the shop's recent interest: interactions weighted by kind (carts and
@@ -137,7 +127,7 @@ export function itemPopularity(log: InteractionLog): Map<string, number> {
   let total = 0;
   for (const history of log.histories.values()) {
     for (const step of history) {
-      const kind = POPULARITY_WEIGHTS[step.type as EventType] ?? 0;
+      const kind = meaningOf(step.type)?.popularity ?? 0;
       if (kind === 0) continue;
       const weight = kind * (log.timed ? Math.pow(0.5, Math.max(0, last - step.time) / halfLife) : 1);
       weights.set(step.itemId, (weights.get(step.itemId) ?? 0) + weight);

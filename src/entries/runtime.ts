@@ -5,8 +5,8 @@
 import { openStore } from '../store/open-store.js';
 import { withMaintenanceLock } from '../store/maintenance-lock.js';
 import { refreshCatalogFromFeed } from '../store/catalog-feed.js';
-import { createEngineClient } from '../engine/client.js';
-import { createRuntime } from './runtime-session.js';
+import { createEngineClient } from '../client/engine-client.js';
+import { createRuntime } from '../hearth/runtime-session.js';
 
 /**
  * @example

@@ -4,12 +4,12 @@
  * that learns or personalises, so the worker never acts on a stale decision. Errors cross as
  * `{ name, message, stack }`; the name carries the Hearth error code (see `reviveError`).
  */
-import type { StoredEvent } from '../tracker/event-types.js';
+import type { StoredEvent } from './event-types.js';
 import type { ConsentState } from '../store/types.js';
 import type { FederatedOptions } from '../federated/options.js';
 import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
-import type { EngineOptions } from './options.js';
-import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from './types.js';
+import type { EngineOptions } from './engine-options.js';
+import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from './engine-types.js';
 
 /** What the page hands the worker when it starts it. Structured-clonable. */
 export interface EngineWorkerInit {
