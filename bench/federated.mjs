@@ -205,7 +205,7 @@ async function federatedRun(name, { aggregator = 'fedavg', serverLr, noiseMultip
       costs.trainMs += reply.trainMs;
       captured.push(...reply.captured);
       for (const r of reply.results) {
-        if (r.status !== 'uploaded') throw new Error(`${name}: a device ${r.status} (${r.reason})`);
+        if (r.status !== 'uploaded') throw new Error(`${name}: a device ${r.status} (${r.reason}); server ${JSON.stringify({ ...server.coordinator.status(), history: undefined, secure: server.coordinator.secure?.info() })}`);
         bytes.push(r.bytes);
         if (r.format === 'secagg') costs.clientCpuMs.push(r.cpuMs);
       }
@@ -325,8 +325,8 @@ for (const cohort of cohorts.filter((n) => n <= 50)) await costRow(cohort, { loo
 // --- 5. DP: secure aggregation with distributed Skellam noise, at each noise level.
 const dpRuns = [];
 for (const z of skip.has('dp') ? [] : noiseLevels) {
-  if (Date.now() - started > minutes * 60_000 * 0.7) {
-    log(`skipping DP z=${z}: over 70 % of the time budget`);
+  if (Date.now() - started > minutes * 60_000 * 0.9) {
+    log(`skipping DP z=${z}: over 90 % of the time budget`);
     continue;
   }
   const run = await federatedRun(`dp-z${z}`, { aggregator: 'fedavg', serverLr: Number(args['server-lr']), noiseMultiplier: z, secure: true, cohort: DP_K, rounds: DP_ROUNDS });

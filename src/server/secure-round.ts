@@ -103,6 +103,8 @@ export class SecureRound {
   private reveals = new Map<number, string[]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  /** The unmasking is queued or running: nothing else may start it. */
+  private finishing = false;
   /** Milliseconds the last unmasking took (for metrics and the benchmark). */
   lastUnmaskMs: number | undefined;
 
@@ -144,6 +146,7 @@ export class SecureRound {
 
   /** Forgets the closed round's messages (the coordinator has committed the next round). */
   reset(): void {
+    this.finishing = false;
     this.participants = new Map();
     this.shares = new Map();
     this.masked = new Set();
@@ -385,7 +388,19 @@ export class SecureRound {
     }
     const survivors = phase.survivors ?? [];
     if (this.reveals.size < survivors.length && !expired) return;
-    await this.finish(expired);
+    if (this.finishing) return;
+    this.finishing = true;
+    const finish = async (): Promise<void> => {
+      try {
+        await this.finish(expired);
+      } finally {
+        this.finishing = false;
+      }
+    };
+    // Unmasking takes seconds for large cohorts: when the last answer triggers it, it runs after
+    // that answer's 202 (still inside the queue), so no client waits on it with an open request.
+    if (deadline) await finish();
+    else this.host.track(this.host.exclusive(finish));
   }
 
   /** Unmasks the sum and publishes it, or abandons the round. Runs inside `exclusive`. */

@@ -129,8 +129,12 @@ async function session(update: readonly NamedWeight[], deps: SecureSessionDeps):
       if (response?.ok) return response;
       if (response) {
         reason = await errorCode(response);
-        // A lost answer to an accepted message: the server has it.
-        if (reason === 'replay' && path !== 'join') return response;
+        // A lost answer to an accepted message: the server has it. (A join whose answer was lost
+        // cannot be resumed: its token is gone; the server counts it as a dropout.)
+        if (reason === 'replay') {
+          if (path !== 'join') return response;
+          throw new Stop('missed', 'join_answer_lost');
+        }
         if (MOVED_ON.has(reason)) throw new Stop('missed', reason);
         if (!(response.status >= 500 || response.status === 429 || response.status === 408)) throw new Stop('rejected', reason);
       }
