@@ -10,8 +10,7 @@ import esbuild from 'rollup-plugin-esbuild';
 const require = createRequire(import.meta.url);
 const pkg = require('./package.json');
 const runtimeDependencies = Object.keys(pkg.dependencies ?? {});
-const isExternalDependency = (id) =>
-  id.startsWith('node:') || runtimeDependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
+const isExternalDependency = (id) => id.startsWith('node:') || runtimeDependencies.some((dep) => id === dep || id.startsWith(`${dep}/`));
 
 /** The outputs. `bundle: 'all'` inlines every dependency (script tag, worker); 'none' leaves them to npm. */
 const outputs = [

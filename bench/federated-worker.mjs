@@ -54,7 +54,13 @@ async function warmCache(url) {
   const response = await fetch(`${url}/v1/model`);
   const modelJson = lib.parseModelJson(await response.json());
   const bytes = new Uint8Array(await (await fetch(new URL(modelJson.weightsManifest[0].paths[0], `${url}/v1/model`))).arrayBuffer());
-  const checkpoint = { name: lib.GLOBAL_MODEL_CHECKPOINT, formatVersion: 1, config: { version: response.headers.get('x-hearth-model-version'), etag: response.headers.get('etag'), modelJson }, weights: lib.weightsFromBuffer(modelJson, bytes), savedAt: 0 };
+  const checkpoint = {
+    name: lib.GLOBAL_MODEL_CHECKPOINT,
+    formatVersion: 1,
+    config: { version: response.headers.get('x-hearth-model-version'), etag: response.headers.get('etag'), modelJson },
+    weights: lib.weightsFromBuffer(modelJson, bytes),
+    savedAt: 0,
+  };
   const cache = new Map([[checkpoint.name, checkpoint]]);
   return { getCheckpoint: async (n) => cache.get(n), putCheckpoint: async (c) => void cache.set(c.name, c), setMeta: async () => undefined };
 }

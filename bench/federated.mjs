@@ -55,7 +55,10 @@ const started = Date.now();
 const K = Number(args['clients-per-round']);
 const ROUNDS = Number(args.rounds);
 const clip = Number(args.clip);
-const noiseLevels = args.noise.split(',').map(Number).filter((z) => z > 0);
+const noiseLevels = args.noise
+  .split(',')
+  .map(Number)
+  .filter((z) => z > 0);
 const DP_K = Number(args['dp-cohort']);
 const DP_ROUNDS = Number(args['dp-rounds']);
 const log = (...m) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s]`, ...m);
@@ -74,7 +77,7 @@ await build({
       export { gridParams, localVariance, sharingThreshold } from './src/federated/secure/params.ts';
       export { SecureParticipant } from './src/federated/secure/participant.ts';
       export { encodeToGrid } from './src/federated/secure/skellam.ts';
-      export { secureRandom } from './src/federated/random.ts';
+      export { secureRandom } from './src/shared/random.ts';
       export { centred } from './src/federated/secure/masking.ts';
       export { createAggregationServer, createMemoryStore } from './src/server/index.ts';
       export { createRecommender } from './src/model/sasrec-recommender.ts';
@@ -99,7 +102,9 @@ const cases = samplingCases(split, numItems, { maxUsers: Number(args['eval-users
 const clients = split.map((s) => s.train.slice(-MAX_LEN - 1)).filter((s) => s.length >= 2);
 const population = clients.length;
 const config = { dims: Number(args.dims), blocks: 1, heads: 1, maxLen: MAX_LEN, dropout: 0.1, negatives: 256, learningRate: Number(args['local-lr']), attributeBuckets: 8 };
-log(`data: ${sequences.length} users (${population} devices with >= 2 training items), ${numItems} items, ${cases.length} evaluation users; load average ${loadAtStart.toFixed(1)} on ${availableParallelism()} cores`);
+log(
+  `data: ${sequences.length} users (${population} devices with >= 2 training items), ${numItems} items, ${cases.length} evaluation users; load average ${loadAtStart.toFixed(1)} on ${availableParallelism()} cores`,
+);
 
 // --- The training threads.
 class Pool {
@@ -163,7 +168,9 @@ const initialFlat = new Float32Array(parameters);
     o += w.values.length;
   }
 }
-log(`model: the real SASRec recommender, ${parameters} parameters (${config.dims} dims, ${config.blocks} block, maxLen ${MAX_LEN}, sampled softmax with ${config.negatives} negatives), ${pool.threads.length} training threads`);
+log(
+  `model: the real SASRec recommender, ${parameters} parameters (${config.dims} dims, ${config.blocks} block, maxLen ${MAX_LEN}, sampled softmax with ${config.negatives} negatives), ${pool.threads.length} training threads`,
+);
 const SITE_KEY = 'bench-site-key-0001';
 
 const flatOf = (bytes) => new Float32Array(new Uint8Array(bytes).slice().buffer);
@@ -200,12 +207,17 @@ async function federatedRun(name, { aggregator = 'fedavg', serverLr, noiseMultip
     const global = flatOf(server.coordinator.current().weights);
     const r0 = performance.now();
     const parts = pool.split(chosen);
-    const replies = await Promise.all(pool.threads.map((t, i) => pool.call(t, { cmd: 'round', url, siteKey: SITE_KEY, global, ids: parts[i], clients: parts[i].map((c) => clients[c]), epochs: Number(args['local-epochs']), capture: capture && round === 0 })));
+    const replies = await Promise.all(
+      pool.threads.map((t, i) =>
+        pool.call(t, { cmd: 'round', url, siteKey: SITE_KEY, global, ids: parts[i], clients: parts[i].map((c) => clients[c]), epochs: Number(args['local-epochs']), capture: capture && round === 0 }),
+      ),
+    );
     for (const reply of replies) {
       costs.trainMs += reply.trainMs;
       captured.push(...reply.captured);
       for (const r of reply.results) {
-        if (r.status !== 'uploaded') throw new Error(`${name}: a device ${r.status} (${r.reason}); server ${JSON.stringify({ ...server.coordinator.status(), history: undefined, secure: server.coordinator.secure?.info() })}`);
+        if (r.status !== 'uploaded')
+          throw new Error(`${name}: a device ${r.status} (${r.reason}); server ${JSON.stringify({ ...server.coordinator.status(), history: undefined, secure: server.coordinator.secure?.info() })}`);
         bytes.push(r.bytes);
         if (r.format === 'secagg') costs.clientCpuMs.push(r.cpuMs);
       }
@@ -233,7 +245,12 @@ const pct = (x, of) => `${((100 * x) / of).toFixed(1)}%`;
 const centralBudget = Number(args['central-minutes']) * 60_000;
 if (!skip.has('central')) {
   const central = await pool.call(pool.threads[0], { cmd: 'central', global: initialFlat, sequences: clients, maxEpochs: 50, budgetMs: centralBudget, batchSize: 128 });
-  rows.push({ method: `centralised (${central.epochs} epochs over ${population} histories, ${args['central-minutes']} min)`, ...(await pool.evaluate(central.weights)), visits: central.epochs * population, epsilon: '-' });
+  rows.push({
+    method: `centralised (${central.epochs} epochs over ${population} histories, ${args['central-minutes']} min)`,
+    ...(await pool.evaluate(central.weights)),
+    visits: central.epochs * population,
+    epsilon: '-',
+  });
   log('centralised', rows.at(-1));
 }
 rows.push({ method: 'untrained (initial global model)', ...(await pool.evaluate(initialFlat)), visits: 0, epsilon: '-' });
@@ -297,7 +314,11 @@ async function clientCpu(cohort) {
   const encoded = lib.encodeToGrid(update, grid.scale, lib.localVariance(grid, cohort), random);
   const tNoise = performance.now();
   const inbox = roster.map(() => crypto.getRandomValues(new Uint8Array(130)));
-  await me.mask(encoded, roster.map((m) => m.index), inbox);
+  await me.mask(
+    encoded,
+    roster.map((m) => m.index),
+    inbox,
+  );
   const tMask = performance.now();
   me.unmask(roster.map((m) => m.index));
   const tEnd = performance.now();
@@ -319,7 +340,12 @@ async function costRow(cohort, { loopback }) {
   costRows.push(row);
   log('secure aggregation cost', row);
 }
-const cohorts = skip.has('cost') ? [] : args['cost-cohorts'].split(',').map(Number).filter((n) => n >= 2);
+const cohorts = skip.has('cost')
+  ? []
+  : args['cost-cohorts']
+      .split(',')
+      .map(Number)
+      .filter((n) => n >= 2);
 for (const cohort of cohorts.filter((n) => n <= 50)) await costRow(cohort, { loopback: true });
 
 // --- 5. DP: secure aggregation with distributed Skellam noise, at each noise level.
@@ -346,7 +372,15 @@ let throughput;
 if (fedavg) {
   const dataDir = await mkdtemp(join(tmpdir(), 'hearth-bench-tp-'));
   const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, layout, 'weights.bin');
-  const server = await lib.createAggregationServer({ dataDir, initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) }, siteKeys: [SITE_KEY], minClients: 1_000_000, clip, rateLimit: 1e9, bodyLimit: 256 << 20 });
+  const server = await lib.createAggregationServer({
+    dataDir,
+    initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) },
+    siteKeys: [SITE_KEY],
+    minClients: 1_000_000,
+    clip,
+    rateLimit: 1e9,
+    bodyLimit: 256 << 20,
+  });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
   const bodies = [];
   for (const { body } of fedavg.captured.slice(0, 100)) {
@@ -387,7 +421,9 @@ function attack(uploads, decode) {
     for (let r = 1; r <= numItems; r++) for (let k = 0; k < width; k++) score[r] += flat[itemOffset + r * width + k] ** 2;
     const touched = new Set(clients[client]);
     const k = touched.size;
-    const guess = Array.from({ length: numItems }, (_, i) => i + 1).sort((a, b) => score[b] - score[a]).slice(0, k);
+    const guess = Array.from({ length: numItems }, (_, i) => i + 1)
+      .sort((a, b) => score[b] - score[a])
+      .slice(0, k);
     precision += guess.filter((r) => touched.has(r)).length / k;
     chance += k / numItems;
   }
@@ -406,10 +442,12 @@ for (const u of fedavg?.captured.slice(0, 50) ?? []) {
 }
 const attackPlain = fedavg ? attack(plainUploads, (flat) => flat) : undefined;
 // Under secure aggregation the server holds masked words: read as the grid would be read.
-const attackSecure = !secureRound ? undefined : attack(secureRound.captured, (body) => {
-  const words = lib.centred(new Uint32Array(body.slice().buffer));
-  return Float32Array.from(words, (w) => w / secureRound.grid.scale);
-});
+const attackSecure = !secureRound
+  ? undefined
+  : attack(secureRound.captured, (body) => {
+      const words = lib.centred(new Uint32Array(body.slice().buffer));
+      return Float32Array.from(words, (w) => w / secureRound.grid.scale);
+    });
 log('attack', attackPlain, attackSecure);
 
 // --- 8. Secure aggregation at larger cohorts, while the time budget allows a loopback round.
@@ -424,7 +462,9 @@ const f4 = (x) => (typeof x === 'number' ? x.toFixed(4) : String(x));
 const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 console.log(`\nFederated benchmark — ${DATA}`);
 console.log(`split: leave-one-out on ${sequences.length} sampled users (${numItems} items); ${cases.length} evaluation users; HR@10 / NDCG@10 with 100 sampled negatives`);
-console.log(`model: the real SASRec recommender (src/model), ${parameters} parameters: ${config.dims} dims, ${config.blocks} block, ${config.heads} head, last ${MAX_LEN} events, sampled softmax (${config.negatives} negatives), Adam lr ${config.learningRate}; ${pool.threads.length} training threads (WASM)`);
+console.log(
+  `model: the real SASRec recommender (src/model), ${parameters} parameters: ${config.dims} dims, ${config.blocks} block, ${config.heads} head, last ${MAX_LEN} events, sampled softmax (${config.negatives} negatives), Adam lr ${config.learningRate}; ${pool.threads.length} training threads (WASM)`,
+);
 console.log(`federated: 1 device = 1 user's history, ${args['local-epochs']} local epoch(s) from the global weights; clip ${clip}; plain uploads int8 + gzip; delta 1e-5; population ${population}`);
 console.log(`machine: ${availableParallelism()} cores, load average ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0].toFixed(1)} at the end (shared with other work)\n`);
 console.log('| method | HR@10 | NDCG@10 | NDCG vs centralised at equal visits | client visits | epsilon (delta 1e-5) |');
@@ -437,16 +477,26 @@ if (dpRuns.length > 0) {
   for (const d of dpRuns) console.log(`| ${d.z} | ${d.run.epsilon.toFixed(2)} (${DP_K} of ${population}, ${DP_ROUNDS} rounds) | ${d.atScale.toFixed(3)} | ${d.atScale1000.toFixed(2)} |`);
 }
 const b = fedavg?.bytes ?? [0];
-console.log(`\nbytes uploaded per device per round: plain (int8 + gzip) median ${kb(b[b.length >> 1])}, min ${kb(b[0])}, max ${kb(b.at(-1))} over ${b.length} uploads; ${secureRound ? `secure aggregation ${kb(secureRound.bytes[0])} for every device (min = max: ${secureRound.bytes[0] === secureRound.bytes.at(-1)})` : ''}`);
+console.log(
+  `\nbytes uploaded per device per round: plain (int8 + gzip) median ${kb(b[b.length >> 1])}, min ${kb(b[0])}, max ${kb(b.at(-1))} over ${b.length} uploads; ${secureRound ? `secure aggregation ${kb(secureRound.bytes[0])} for every device (min = max: ${secureRound.bytes[0] === secureRound.bytes.at(-1)})` : ''}`,
+);
 if (fedavg) console.log(`local training: ${(fedavg.costs.trainMs / fedavg.visits).toFixed(0)} ms per device visit (one thread)`);
-if (throughput) console.log(`\nserver throughput, plain uploads: ${throughput.accepted} accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`);
-console.log(`\nsecure aggregation costs per round, ${parameters} parameters, distributed noise z = 1 (client CPU: one device measured alone, least of 3; bytes, server and round: one round over 127.0.0.1 with every device in this process):`);
+if (throughput)
+  console.log(
+    `\nserver throughput, plain uploads: ${throughput.accepted} accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`,
+  );
+console.log(
+  `\nsecure aggregation costs per round, ${parameters} parameters, distributed noise z = 1 (client CPU: one device measured alone, least of 3; bytes, server and round: one round over 127.0.0.1 with every device in this process):`,
+);
 console.log('| cohort | client CPU: keys + shares + grid & noise + masks + reveals = total | bytes sent per client | server unmasking | whole round (all devices in one process) |');
 console.log('|---|---|---|---|---|');
 const ms = (x) => `${x.toFixed(0)}`;
 for (const c of costRows) {
   const cpu = `${ms(c.cpu.keys)} + ${ms(c.cpu.shares)} + ${ms(c.cpu.noise)} + ${ms(c.cpu.mask)} + ${ms(c.cpu.unmask)} = **${ms(c.cpu.keys + c.cpu.shares + c.cpu.noise + c.cpu.mask + c.cpu.unmask)} ms**`;
-  const loop = c.bytes === undefined ? '| not run (time budget) | | |' : `| ${kb(c.bytes)}${c.bytes === c.bytesMax ? '' : ` – ${kb(c.bytesMax)}`} | ${c.unmaskMs.toFixed(0)} ms | ${(c.roundMs / 1000).toFixed(1)} s |`;
+  const loop =
+    c.bytes === undefined
+      ? '| not run (time budget) | | |'
+      : `| ${kb(c.bytes)}${c.bytes === c.bytesMax ? '' : ` – ${kb(c.bytesMax)}`} | ${c.unmaskMs.toFixed(0)} ms | ${(c.roundMs / 1000).toFixed(1)} s |`;
   console.log(`| ${c.cohort} | ${cpu} ${loop}`);
 }
 console.log('\nattack test (curious server; guess = the k item rows that changed most in one upload, k = items the shopper touched):');

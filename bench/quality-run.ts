@@ -10,7 +10,10 @@
  * Amazon Games (../shared/data/README.md): leave-one-out; validation = each user's second-to-last
  * item from the rest, test = the last item from everything before it, the user's own items
  * excluded from the ranking. RetailRocket: the given test prefixes; validation = every prefix of
- * the last 5 % of the training sessions (in file order), which are then not trained on.
+ * the last 5 % of the training sessions (in file order), which the Transformer does not train on.
+ * The counting models — co-occurrence, most popular and Hearth's item neighbours — all count the
+ * same data: everything before the test items (Games), every training session (RetailRocket),
+ * as `hearth-train` counts a shop's whole log after choosing its settings on validation.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -18,18 +21,19 @@ import { parseArgs } from 'node:util';
 import { setupNodeRuntime, type NodeBackend } from '../src/train/node-runtime.js';
 import { SasRecommender } from '../src/model/sasrec-recommender.js';
 import { chooseLoss } from '../src/model/defaults.js';
-import { createRandom } from '../src/model/random.js';
+import { seededRandom } from '../src/model/random.js';
 import { fitRecommender } from '../src/train/fit.js';
 import { DataParallelTrainer } from '../src/train/data-parallel.js';
 import { blendedRanks, metricsOf, rankOf, type RankingCase } from '../src/train/evaluate.js';
 import { TRAINING_DEFAULTS } from '../src/train/training-defaults.js';
 import { contributions } from '../src/model/contributions.js';
+import { ItemNeighbours } from '../src/model/item-neighbours.js';
 import type { HistoryStep, RecommenderConfig } from '../src/model/contract.js';
 
 const { values: args } = parseArgs({
   options: {
-    minutes: { type: 'string', default: '9' },
-    'rr-minutes': { type: 'string', default: '9' },
+    minutes: { type: 'string', default: '10' },
+    'rr-minutes': { type: 'string', default: '10' },
     users: { type: 'string', default: '0' },
     sessions: { type: 'string', default: '0' },
     'eval-users': { type: 'string', default: '10000' },
@@ -133,6 +137,16 @@ interface Row {
 const table: Row[] = [];
 const notes: string[] = [];
 
+/** Recounts the model's item neighbours over `sequences` (0-based items), as hearth-train does over the whole log. */
+function countNeighbours(model: SasRecommender, sequences: readonly number[][]): void {
+  model.setNeighbours(
+    ItemNeighbours.count(
+      sequences.map((s) => model.rowsOf(s.map((i) => String(i + 1)))),
+      model.itemIds.length + 1,
+    ),
+  );
+}
+
 /** Rank lists of the baselines on test cases (0-based items). */
 function baselineRanks(scorer: Scorer, cases: readonly { history: number[]; target: number; exclude: boolean }[]): Int32Array {
   return Int32Array.from(cases, (c) => {
@@ -180,7 +194,11 @@ function explanationFaithfulness(model: SasRecommender, users: readonly { histor
   for (const user of users) {
     const read = steps(user.history.slice(-model.config.maxLen), 'purchase');
     const seen = new Set(user.history);
-    const { rows, steps: explained, drops } = contributions(model, read, 6, (p) => {
+    const {
+      rows,
+      steps: explained,
+      drops,
+    } = contributions(model, read, 6, (p) => {
       const order = Array.from(p.keys()).filter((i) => !seen.has(i));
       order.sort((a, b) => (p[b] as number) - (p[a] as number));
       return order.slice(0, 10);
@@ -217,33 +235,63 @@ async function games(): Promise<void> {
     if (!s) byUser.set(u as string, (s = []));
     s.push(item);
   }
-  const random = createRandom(opts.seed);
+  const random = seededRandom(opts.seed);
   let users = [...byUser.values()];
-  if (num('users') > 0 && num('users') < users.length) users = users.map((s) => ({ s, r: random() })).sort((a, b) => a.r - b.r).slice(0, num('users')).map((x) => x.s);
+  if (num('users') > 0 && num('users') < users.length)
+    users = users
+      .map((s) => ({ s, r: random() }))
+      .sort((a, b) => a.r - b.r)
+      .slice(0, num('users'))
+      .map((x) => x.s);
   const train: number[][] = [];
+  /** Everything before each user's test item: what the counting baselines and Hearth's neighbours see. */
+  const known: number[][] = [];
   const validation: RankingCase[] = [];
   const tests: { history: number[]; target: number; exclude: boolean; trainSet: Set<number> }[] = [];
   for (const s of users) {
     if (s.length < 3) {
       train.push(s);
+      known.push(s);
       continue;
     }
     const t = s.slice(0, -2);
     train.push(t);
+    known.push(s.slice(0, -1));
     validation.push({ history: steps(t, 'purchase'), target: String((s[s.length - 2] as number) + 1), excludeHistory: true });
     tests.push({ history: s.slice(0, -1), target: s[s.length - 1] as number, exclude: true, trainSet: new Set(t) });
   }
-  const evalTests = tests.length > num('eval-users') ? tests.map((c) => ({ c, r: random() })).sort((a, b) => a.r - b.r).slice(0, num('eval-users')).map((x) => x.c) : tests;
-  console.log(`Amazon Games: ${users.length} users, ${items} items, ${train.reduce((n, s) => n + s.length, 0)} training interactions, ${validation.length} validation and ${evalTests.length} test users`);
+  const evalTests =
+    tests.length > num('eval-users')
+      ? tests
+          .map((c) => ({ c, r: random() }))
+          .sort((a, b) => a.r - b.r)
+          .slice(0, num('eval-users'))
+          .map((x) => x.c)
+      : tests;
+  console.log(
+    `Amazon Games: ${users.length} users, ${items} items, ${train.reduce((n, s) => n + s.length, 0)} training interactions, ${validation.length} validation and ${evalTests.length} test users`,
+  );
 
-  const { model, summary } = await trainHearth('games', items, train.map((s) => steps(s, 'purchase')), validation, opts.minutes, 10);
+  const { model, summary } = await trainHearth(
+    'games',
+    items,
+    train.map((s) => steps(s, 'purchase')),
+    validation,
+    opts.minutes,
+    10,
+  );
   notes.push(summary);
+  // As hearth-train ships it: the weights from the training split, the neighbours counted over all
+  // the data (here everything before the test items, the same data the baselines count).
+  countNeighbours(model, known);
   // The same 100 sampled negatives for every model (items outside the user's training set).
-  const candidates = evalTests.map((c) => Array.from({ length: 100 }, () => {
-    let t = Math.floor(random() * items);
-    while (c.trainSet.has(t)) t = Math.floor(random() * items);
-    return t;
-  }));
+  const candidates = evalTests.map((c) =>
+    Array.from({ length: 100 }, () => {
+      let t = Math.floor(random() * items);
+      while (c.trainSet.has(t)) t = Math.floor(random() * items);
+      return t;
+    }),
+  );
   const hearthCases: RankingCase[] = evalTests.map((c) => ({ history: steps(c.history, 'purchase'), target: String(c.target + 1), excludeHistory: true }));
   const started = performance.now();
   const weight = model.config.neighbourWeight;
@@ -254,7 +302,10 @@ async function games(): Promise<void> {
     const history = steps(c.history, 'purchase');
     const scored = model.score(history);
     const p = model.probabilities(history, scored);
-    for (const [scores, into] of [[p, sampled.blended], [scored.scores, sampled.alone]] as const) {
+    for (const [scores, into] of [
+      [p, sampled.blended],
+      [scored.scores, sampled.alone],
+    ] as const) {
       const pos = scores[c.target] as number;
       into[u] = (candidates[u] as number[]).reduce((r, n) => r + ((scores[n] as number) >= pos ? 1 : 0), 0);
     }
@@ -269,7 +320,10 @@ async function games(): Promise<void> {
   table.push({ name: 'games  Hearth (blend)', values: column(pick(full, 0), sampled.blended) });
   table.push({ name: 'games  Hearth Transformer', values: column(pick(full, 1), sampled.alone) });
   notes.push(explanationFaithfulness(model, evalTests.slice(0, 300), random));
-  for (const [name, scorer] of [['Co-occurrence', cooccurrenceScorer(train, items)], ['Most popular', popularityScorer(train, items)]] as const) {
+  for (const [name, scorer] of [
+    ['Co-occurrence', cooccurrenceScorer(known, items)],
+    ['Most popular', popularityScorer(known, items)],
+  ] as const) {
     const ranks = baselineRanks(scorer, evalTests);
     const sampledRanks = Int32Array.from(evalTests, (c, u) => {
       const scores = scorer(c.history);
@@ -284,17 +338,29 @@ async function games(): Promise<void> {
 // ---------- RetailRocket ----------
 async function retailrocket(): Promise<void> {
   const dir = `${args.data}/retailrocket-sessions`;
-  const random = createRandom(opts.seed + 1);
-  let sessions = readFileSync(`${dir}/train_sessions.txt`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').map((x) => Number(x) - 1));
-  let tests = readFileSync(`${dir}/test_prefix_target.tsv`, 'utf8').split('\n').slice(1).filter(Boolean).map((l) => {
-    const [, prefix, target] = l.split('\t');
-    return { history: (prefix as string).split(' ').map((x) => Number(x) - 1), target: Number(target) - 1, exclude: false };
-  });
+  const random = seededRandom(opts.seed + 1);
+  let sessions = readFileSync(`${dir}/train_sessions.txt`, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ').map((x) => Number(x) - 1));
+  let tests = readFileSync(`${dir}/test_prefix_target.tsv`, 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter(Boolean)
+    .map((l) => {
+      const [, prefix, target] = l.split('\t');
+      return { history: (prefix as string).split(' ').map((x) => Number(x) - 1), target: Number(target) - 1, exclude: false };
+    });
   let items = 0;
   for (const s of sessions) for (const i of s) items = Math.max(items, i + 1);
   for (const t of tests) for (const i of [...t.history, t.target]) items = Math.max(items, i + 1);
   if (num('sessions') > 0 && num('sessions') < sessions.length) sessions = sessions.slice(-num('sessions'));
-  if (num('rr-tests') > 0 && num('rr-tests') < tests.length) tests = tests.map((t) => ({ t, r: random() })).sort((a, b) => a.r - b.r).slice(0, num('rr-tests')).map((x) => x.t);
+  if (num('rr-tests') > 0 && num('rr-tests') < tests.length)
+    tests = tests
+      .map((t) => ({ t, r: random() }))
+      .sort((a, b) => a.r - b.r)
+      .slice(0, num('rr-tests'))
+      .map((x) => x.t);
   // The newest 5 % of the training sessions validate; every prefix of ≥ 2 clicks, like the test file.
   const cut = Math.floor(sessions.length * 0.95);
   const train = sessions.slice(0, cut);
@@ -302,10 +368,23 @@ async function retailrocket(): Promise<void> {
   for (const s of sessions.slice(cut)) for (let p = 2; p < s.length; p++) validation.push({ history: steps(s.slice(0, p), 'view_item'), target: String((s[p] as number) + 1), excludeHistory: false });
   console.log(`RetailRocket: ${train.length} training sessions, ${validation.length} validation prefixes, ${items} items, ${tests.length} test cases`);
 
-  const { model, summary } = await trainHearth('retailrocket', items, train.map((s) => steps(s, 'view_item')), validation, opts.rrMinutes, 20);
+  const { model, summary } = await trainHearth(
+    'retailrocket',
+    items,
+    train.map((s) => steps(s, 'view_item')),
+    validation,
+    opts.rrMinutes,
+    20,
+  );
   notes.push(summary);
+  // The Transformer learned from the first 95 %; the neighbours, like the baselines, count every training session.
+  countNeighbours(model, sessions);
   const weight = model.config.neighbourWeight;
-  const full = blendedRanks(model, tests.map((c) => ({ history: steps(c.history, 'view_item'), target: String(c.target + 1), excludeHistory: false })), [weight, 0]);
+  const full = blendedRanks(
+    model,
+    tests.map((c) => ({ history: steps(c.history, 'view_item'), target: String(c.target + 1), excludeHistory: false })),
+    [weight, 0],
+  );
   const pick = (j: number): Int32Array => Int32Array.from({ length: tests.length }, (_, c) => full[c * 2 + j] as number);
   const column = (ranks: ArrayLike<number>): Record<string, number> => {
     const m = metricsOf(ranks, 20);
@@ -313,8 +392,8 @@ async function retailrocket(): Promise<void> {
   };
   table.push({ name: 'rr     Hearth (blend)', values: column(pick(0)) });
   table.push({ name: 'rr     Hearth Transformer', values: column(pick(1)) });
-  table.push({ name: 'rr     Co-occurrence', values: column(baselineRanks(cooccurrenceScorer(train, items), tests)) });
-  table.push({ name: 'rr     Most popular', values: column(baselineRanks(popularityScorer(train, items), tests)) });
+  table.push({ name: 'rr     Co-occurrence', values: column(baselineRanks(cooccurrenceScorer(sessions, items), tests)) });
+  table.push({ name: 'rr     Most popular', values: column(baselineRanks(popularityScorer(sessions, items), tests)) });
   model.dispose();
 }
 
@@ -340,15 +419,17 @@ async function throughput(): Promise<void> {
   let positions = 0;
   const start = performance.now();
   const deadline = start + seconds * 1000;
-  await single.train(sequences, {
-    epochs: 1,
-    batchTokens: opts.batchTokens,
-    batchSize: 100_000,
-    signal: AbortSignal.timeout(seconds * 1000),
-    onProgress: (p) => {
-      positions = p.fraction * sequences.reduce((n, s) => n + Math.max(0, s.length - 1), 0);
-    },
-  }).catch(() => undefined);
+  await single
+    .train(sequences, {
+      epochs: 1,
+      batchTokens: opts.batchTokens,
+      batchSize: 100_000,
+      signal: AbortSignal.timeout(seconds * 1000),
+      onProgress: (p) => {
+        positions = p.fraction * sequences.reduce((n, s) => n + Math.max(0, s.length - 1), 0);
+      },
+    })
+    .catch(() => undefined);
   const singleRate = positions / ((performance.now() - start) / 1000);
   const parameters = single.parameterCount();
   single.dispose();
@@ -358,7 +439,9 @@ async function throughput(): Promise<void> {
   const parallelRate = result.positions / ((performance.now() - parallelStart) / 1000);
   await trainer.close();
   void deadline;
-  notes.push(`throughput (Games model, ${seconds} s each): one thread ${singleRate.toFixed(0)} positions/s, ${opts.threads} threads ${parallelRate.toFixed(0)} positions/s — ${(parallelRate / singleRate).toFixed(2)}×`);
+  notes.push(
+    `throughput (Games model, ${seconds} s each): one thread ${singleRate.toFixed(0)} positions/s, ${opts.threads} threads ${parallelRate.toFixed(0)} positions/s — ${(parallelRate / singleRate).toFixed(2)}×`,
+  );
 }
 
 // ---------- main ----------
@@ -376,8 +459,10 @@ const ratio = (a: string, b: string, column: string): string => {
   const y = table.find((r) => r.name === b)?.values[column];
   return x !== undefined && y !== undefined && y > 0 ? `${(x / y).toFixed(2)}×` : '-';
 };
-console.log(`\nHearth ÷ co-occurrence: Games NDCG@10 full ${ratio('games  Hearth (blend)', 'games  Co-occurrence', 'NDCG@10 full')} (Transformer alone ${ratio('games  Hearth Transformer', 'games  Co-occurrence', 'NDCG@10 full')}); ` +
-  `RetailRocket MRR@20 ${ratio('rr     Hearth (blend)', 'rr     Co-occurrence', 'MRR@20')}, HR@20 ${ratio('rr     Hearth (blend)', 'rr     Co-occurrence', 'HR@20')} (Transformer alone ${ratio('rr     Hearth Transformer', 'rr     Co-occurrence', 'MRR@20')}, ${ratio('rr     Hearth Transformer', 'rr     Co-occurrence', 'HR@20')})`);
+console.log(
+  `\nHearth ÷ co-occurrence: Games NDCG@10 full ${ratio('games  Hearth (blend)', 'games  Co-occurrence', 'NDCG@10 full')} (Transformer alone ${ratio('games  Hearth Transformer', 'games  Co-occurrence', 'NDCG@10 full')}); ` +
+    `RetailRocket MRR@20 ${ratio('rr     Hearth (blend)', 'rr     Co-occurrence', 'MRR@20')}, HR@20 ${ratio('rr     Hearth (blend)', 'rr     Co-occurrence', 'HR@20')} (Transformer alone ${ratio('rr     Hearth Transformer', 'rr     Co-occurrence', 'MRR@20')}, ${ratio('rr     Hearth Transformer', 'rr     Co-occurrence', 'HR@20')})`,
+);
 console.log('SASRec paper (Games, 100 neg): HR@10 0.7410, NDCG@10 0.5360');
 for (const n of notes) console.log(n);
 console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -29,14 +29,20 @@ const browser = await launchBrowser();
 try {
   const fuzz = await runFuzz(browser, server.origin, rounds);
   console.log('Fuzz: hostile commands through every entry point, each followed by a valid event');
-  console.log(`  commands tried: ${fuzz.total} (${Object.entries(fuzz.tried).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+  console.log(
+    `  commands tried: ${fuzz.total} (${Object.entries(fuzz.tried)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`,
+  );
   console.log(`  valid events sent ${fuzz.sent}, stored ${fuzz.stored}, doubled ${fuzz.doubled.length}; page errors ${fuzz.pageErrors.length}; raw throws from track() ${fuzz.rawThrows.length}`);
 
   console.log(`\nLeaving the page (${runs} runs each; events tracked before the runtime loaded included)`);
   console.log('  left after load   | sent | stored | lost | doubled');
   const row = (label: string, results: LeaveResult[]): void => {
     const sum = (f: (r: LeaveResult) => number): number => results.reduce((n, r) => n + f(r), 0);
-    console.log(`  ${label.padEnd(17)} | ${String(sum((r) => r.sent)).padStart(4)} | ${String(sum((r) => r.stored)).padStart(6)} | ${String(sum((r) => r.lost.length)).padStart(4)} | ${String(sum((r) => r.doubled.length)).padStart(7)}`);
+    console.log(
+      `  ${label.padEnd(17)} | ${String(sum((r) => r.sent)).padStart(4)} | ${String(sum((r) => r.stored)).padStart(6)} | ${String(sum((r) => r.lost.length)).padStart(4)} | ${String(sum((r) => r.doubled.length)).padStart(7)}`,
+    );
   };
   for (const delay of [0, 10, 50, 100] as const) {
     const results: LeaveResult[] = [];

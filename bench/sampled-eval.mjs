@@ -40,11 +40,13 @@ export function loadInteractions(path, { maxUsers = Infinity, seed = 1 } = {}) {
     users = users.slice(0, maxUsers);
   }
   const remap = new Map();
-  const sequences = users.map((seq) => seq.map((item) => {
-    let id = remap.get(item);
-    if (id === undefined) remap.set(item, (id = remap.size + 1));
-    return id;
-  }));
+  const sequences = users.map((seq) =>
+    seq.map((item) => {
+      let id = remap.get(item);
+      if (id === undefined) remap.set(item, (id = remap.size + 1));
+      return id;
+    }),
+  );
   return { sequences, numItems: remap.size };
 }
 

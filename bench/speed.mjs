@@ -41,7 +41,7 @@ import { EngineCore } from './src/worker/engine-core.ts';
 import { createRecommender } from './src/model/sasrec-recommender.ts';
 import { saveModelArtifacts } from './src/model/model-artifacts.ts';
 import { ItemNeighbours } from './src/model/item-neighbours.ts';
-import { silentLogger } from './src/logger.ts';
+import { silentLogger } from './src/shared/logger.ts';
 
 const granted = { personalise: true, contribute: false, updatedAt: 1 };
 export const catalog = (n) => Array.from({ length: n }, (_, i) => ({ id: 'p' + i, title: 'P' + i, category: 'c' + (i % 50), brand: 'b' + (i % 20), price: 5 + (i % 300), inStock: true }));
@@ -111,12 +111,29 @@ async function nodePart() {
   const outDir = join(root, 'node_modules/.cache/hearth-speed');
   mkdirSync(outDir, { recursive: true });
   const outfile = join(outDir, `node-part-${process.pid}.mjs`);
-  await build({ stdin: { contents: NODE_ENTRY, resolveDir: root, loader: 'ts', sourcefile: 'speed-node.ts' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile, logLevel: 'warning' });
+  await build({
+    stdin: { contents: NODE_ENTRY, resolveDir: root, loader: 'ts', sourcefile: 'speed-node.ts' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    outfile,
+    logLevel: 'warning',
+  });
   return import(pathToFileURL(outfile).href);
 }
 
 // ---------- Chromium: the real worker ----------
-const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm', '.bin': 'application/octet-stream', '.map': 'application/json' };
+const MIME = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.bin': 'application/octet-stream',
+  '.map': 'application/json',
+};
 
 async function startServer(routes) {
   const server = createServer((req, res) => {
@@ -142,7 +159,7 @@ async function startServer(routes) {
 const PAGE_ENTRY = `
 import { createEngineClient } from './src/client/engine-client.ts';
 import { openStore } from './src/store/open-store.ts';
-import { createLogger } from './src/logger.ts';
+import { createLogger } from './src/shared/logger.ts';
 window.hearthTest = { createEngineClient, openStore, createLogger };
 `;
 
@@ -157,7 +174,15 @@ async function chromiumPart(node) {
     log('dist/hearth.worker.js missing (run `npx rollup -c`): browser rows skipped');
     return;
   }
-  const page = await build({ stdin: { contents: PAGE_ENTRY, resolveDir: root, loader: 'ts', sourcefile: 'speed-page.ts' }, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'warning' });
+  const page = await build({
+    stdin: { contents: PAGE_ENTRY, resolveDir: root, loader: 'ts', sourcefile: 'speed-page.ts' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'warning',
+  });
   const routes = new Map([
     ['/speed.html', { type: 'text/html', body: '<!doctype html><title>speed</title><script type="module" src="/speed-page.js"></script><p>shop</p>' }],
     ['/speed-page.js', { type: 'text/javascript', body: page.outputFiles[0].text }],
@@ -174,7 +199,16 @@ async function chromiumPart(node) {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,
     headless: true,
-    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'],
+    args: [
+      '--no-sandbox',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--enable-unsafe-webgpu',
+      '--enable-unsafe-swiftshader',
+    ],
   });
   try {
     const tab = await context.newPage();
@@ -193,10 +227,23 @@ async function chromiumPart(node) {
             const store = await openStore({ name: dbName, logger });
             await store.replaceCatalog(Array.from({ length: n }, (_, i) => ({ id: 'p' + i, title: 'P' + i, category: 'c' + (i % 50), brand: 'b' + (i % 20), price: 5 + (i % 300), inStock: true })));
             const t0 = Date.now() - 3_600_000;
-            await store.appendEvents(Array.from({ length: history }, (_, i) => ({ type: i % 10 === 9 ? 'add_to_cart' : 'view_item', time: t0 + i * 1000, session: 's' + Math.floor(i / 25), items: [{ item_id: 'p' + ((i * 37) % n) }], itemIds: ['p' + ((i * 37) % n)] })));
+            await store.appendEvents(
+              Array.from({ length: history }, (_, i) => ({
+                type: i % 10 === 9 ? 'add_to_cart' : 'view_item',
+                time: t0 + i * 1000,
+                session: 's' + Math.floor(i / 25),
+                items: [{ item_id: 'p' + ((i * 37) % n) }],
+                itemIds: ['p' + ((i * 37) % n)],
+              })),
+            );
             store.close();
             const consent = { personalise: true, contribute: false, updatedAt: 1 };
-            const engine = createEngineClient({ dbName, engine: { workerUrl: '/dist/hearth.worker.js', backend, autoTrain: false, modelUrl: `/models/${n}/model.json` }, consent: () => consent, logger });
+            const engine = createEngineClient({
+              dbName,
+              engine: { workerUrl: '/dist/hearth.worker.js', backend, autoTrain: false, modelUrl: `/models/${n}/model.json` },
+              consent: () => consent,
+              logger,
+            });
             const info = await engine.info();
             const times = [];
             let source = '';
@@ -224,7 +271,14 @@ async function chromiumPart(node) {
           { n, backend, reps, history: HISTORY },
         );
         const ok = result.backend === backend && result.source === 'model' && result.times.length > 0;
-        rows.push({ where: 'chromium', backend, what: `recommend ${n / 1000}k`, p50: ok ? percentile(result.times, 50) : null, p95: ok ? percentile(result.times, 95) : null, note: ok ? '' : `ran on ${result.backend}, ${result.source}` });
+        rows.push({
+          where: 'chromium',
+          backend,
+          what: `recommend ${n / 1000}k`,
+          p50: ok ? percentile(result.times, 50) : null,
+          p95: ok ? percentile(result.times, 95) : null,
+          note: ok ? '' : `ran on ${result.backend}, ${result.source}`,
+        });
         log(`chromium ${backend} ${n}: ${ok ? `p50 ${percentile(result.times, 50).toFixed(2)} ms` : `not measured (${result.backend}: ${result.source})`}`);
       }
     }
@@ -237,7 +291,15 @@ async function chromiumPart(node) {
           const store = await openStore({ name: dbName, logger });
           await store.replaceCatalog(Array.from({ length: 1000 }, (_, i) => ({ id: 'p' + i, title: 'P' + i, category: 'c' + (i % 50), inStock: true })));
           const t0 = Date.now() - 86_400_000;
-          await store.appendEvents(Array.from({ length: events }, (_, i) => ({ type: 'view_item', time: t0 + i * 1000, session: 's' + Math.floor(i / 25), items: [{ item_id: 'p' + ((i * 37) % 1000) }], itemIds: ['p' + ((i * 37) % 1000)] })));
+          await store.appendEvents(
+            Array.from({ length: events }, (_, i) => ({
+              type: 'view_item',
+              time: t0 + i * 1000,
+              session: 's' + Math.floor(i / 25),
+              items: [{ item_id: 'p' + ((i * 37) % 1000) }],
+              itemIds: ['p' + ((i * 37) % 1000)],
+            })),
+          );
           store.close();
           const consent = { personalise: true, contribute: false, updatedAt: 1 };
           const engine = createEngineClient({ dbName, engine: { workerUrl: '/dist/hearth.worker.js', backend, autoTrain: false, trainEpochs: 1 }, consent: () => consent, logger });
@@ -270,9 +332,23 @@ async function chromiumPart(node) {
       );
       const events = backend === 'wasm' ? TRAIN_EVENTS : Math.min(TRAIN_EVENTS, 300);
       const ok = result.backend === backend && result.result.recommenderLoss !== null;
-      rows.push({ where: 'chromium', backend, what: 'train events/s', value: ok ? events / result.seconds : null, note: ok ? `${events} events, 1 epoch, ${result.seconds.toFixed(1)} s` : `failed on ${backend}, ran on ${result.backend} (SwiftShader WebGPU loses its device while training; the engine moves to WASM)` });
+      rows.push({
+        where: 'chromium',
+        backend,
+        what: 'train events/s',
+        value: ok ? events / result.seconds : null,
+        note: ok
+          ? `${events} events, 1 epoch, ${result.seconds.toFixed(1)} s`
+          : `failed on ${backend}, ran on ${result.backend} (SwiftShader WebGPU loses its device while training; the engine moves to WASM)`,
+      });
       const longest = result.longTasks.length ? Math.max(...result.longTasks) : 0;
-      rows.push({ where: 'chromium', backend, what: 'main-thread tasks > 50 ms while training', value: result.longTasks.length, note: `longest ${longest.toFixed(0)} ms; ${result.ticks} page ticks ran` });
+      rows.push({
+        where: 'chromium',
+        backend,
+        what: 'main-thread tasks > 50 ms while training',
+        value: result.longTasks.length,
+        note: `longest ${longest.toFixed(0)} ms; ${result.ticks} page ticks ran`,
+      });
       log(`chromium train ${backend}: ${ok ? `${(events / result.seconds).toFixed(0)} events/s` : 'failed'}, long tasks ${result.longTasks.length}`);
     }
   } finally {
@@ -306,7 +382,11 @@ const workerSource = workerGz !== null ? readFileSync(join(root, 'dist/hearth.wo
 const chunks = existsSync(join(root, 'dist')) ? readdirSync(join(root, 'dist')).filter((f) => /^hearth\.worker\..+\.js$/.test(f) && workerSource.includes(f)) : [];
 const wasmFiles = existsSync(join(root, 'dist/wasm')) ? readdirSync(join(root, 'dist/wasm')) : [];
 
-console.log('\nHearth bench:speed' + (quick ? ' (--quick)' : '') + ` — ${HISTORY} events of history, k = 10, default model (64 dims, 2 blocks, 50 events) blended with 20 neighbours per item, each answer explained (6 events hidden in turn)`);
+console.log(
+  '\nHearth bench:speed' +
+    (quick ? ' (--quick)' : '') +
+    ` — ${HISTORY} events of history, k = 10, default model (64 dims, 2 blocks, 50 events) blended with 20 neighbours per item, each answer explained (6 events hidden in turn)`,
+);
 console.log('where     backend  measure                                     p50 ms    p95 ms   value      target        ratio   note');
 const target = (r) => (r.where === 'chromium' && r.backend === 'wasm' && r.what === 'recommend 10k' ? 10 : null);
 for (const r of rows) {

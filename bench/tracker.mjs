@@ -78,10 +78,7 @@ async function measure(label, path, prepare) {
   result.flushMs = Date.now() - flushStart;
   await page.close();
   const fmt = (ms) => `${(ms * 1000).toFixed(2)} µs`;
-  console.log(
-    `${label.padEnd(34)} median ${fmt(result.median)}  p95 ${fmt(result.p95)}  max ${fmt(result.max)}  ` +
-      `${calls} calls in ${result.total.toFixed(1)} ms; flush ${result.flushMs} ms`,
-  );
+  console.log(`${label.padEnd(34)} median ${fmt(result.median)}  p95 ${fmt(result.p95)}  max ${fmt(result.max)}  ` + `${calls} calls in ${result.total.toFixed(1)} ms; flush ${result.flushMs} ms`);
   return result;
 }
 
@@ -89,14 +86,17 @@ try {
   console.log(`track() in ${(await context.browser()?.version()) ?? 'Chromium'}: ${calls} calls, timed in batches of ${batch}`);
   const tag = await readFile(join(root, 'dist/hearth.iife.js'));
   const runtime = await readFile(join(root, 'dist/hearth.runtime.js')).catch(() => undefined);
-  console.log(`dist/hearth.iife.js ${tag.length} B, ${gzipSync(tag, { level: 9 }).length} B gzipped` + (runtime ? `; dist/hearth.runtime.js ${runtime.length} B, ${gzipSync(runtime, { level: 9 }).length} B gzipped` : ''));
+  console.log(
+    `dist/hearth.iife.js ${tag.length} B, ${gzipSync(tag, { level: 9 }).length} B gzipped` +
+      (runtime ? `; dist/hearth.runtime.js ${runtime.length} B, ${gzipSync(runtime, { level: 9 }).length} B gzipped` : ''),
+  );
   const consented = await measure('consented (written in batches)', '/test/fixtures/tracker/bulk.html?bench');
   await measure('listener attached (on("event"))', '/test/fixtures/tracker/bulk.html?bench-listener', () => {
     window.hearth.on('event', () => undefined);
   });
   await measure('no consent (held in memory)', '/test/fixtures/tracker/bulk.html?bench-revoked', () => window.hearth.consent.revoke());
   const budget = 0.05;
-  console.log(`budget: median < ${budget} ms → ${consented.median < budget ? 'within' : 'OVER'} (${(consented.median / budget * 100).toFixed(1)}% of it)`);
+  console.log(`budget: median < ${budget} ms → ${consented.median < budget ? 'within' : 'OVER'} (${((consented.median / budget) * 100).toFixed(1)}% of it)`);
 } finally {
   await context.close();
   await rm(profile, { recursive: true, force: true });

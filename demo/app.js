@@ -140,7 +140,13 @@ function whyThis(rec, list) {
     const ol = el('ol', { class: 'because-list' });
     for (const b of rec.because.slice(0, 5)) {
       ol.append(
-        el('li', {}, el('span', { text: `${verb(b.type)} ${titleOf(b.itemId)}`, 'data-because-item': b.itemId }), el('b', { text: percent(b.weight) }), el('progress', { max: 1, value: b.weight.toFixed(3) })),
+        el(
+          'li',
+          {},
+          el('span', { text: `${verb(b.type)} ${titleOf(b.itemId)}`, 'data-because-item': b.itemId }),
+          el('b', { text: percent(b.weight) }),
+          el('progress', { max: 1, value: b.weight.toFixed(3) }),
+        ),
       );
     }
     pop.append(ol);
@@ -169,11 +175,31 @@ function roundNote(result) {
 }
 
 function verb(type) {
-  return { view_item: 'viewed', select_item: 'clicked', add_to_cart: 'added to cart', purchase: 'bought', add_to_wishlist: 'saved', dwell: 'spent time on', view_item_list: 'saw', begin_checkout: 'checked out with', remove_from_cart: 'removed', search: 'searched for' }[type] ?? type.replace(/_/g, ' ');
+  return (
+    {
+      view_item: 'viewed',
+      select_item: 'clicked',
+      add_to_cart: 'added to cart',
+      purchase: 'bought',
+      add_to_wishlist: 'saved',
+      dwell: 'spent time on',
+      view_item_list: 'saw',
+      begin_checkout: 'checked out with',
+      remove_from_cart: 'removed',
+      search: 'searched for',
+    }[type] ?? type.replace(/_/g, ' ')
+  );
 }
 
 function skeletonCard() {
-  return el('article', { class: 'card skeleton', 'aria-hidden': 'true' }, el('div', { class: 'img' }), el('h3', { text: 'Loading' }), el('p', { class: 'meta', text: '–' }), el('div', { class: 'foot', text: '–' }));
+  return el(
+    'article',
+    { class: 'card skeleton', 'aria-hidden': 'true' },
+    el('div', { class: 'img' }),
+    el('h3', { text: 'Loading' }),
+    el('p', { class: 'meta', text: '–' }),
+    el('div', { class: 'foot', text: '–' }),
+  );
 }
 
 /** Fills a widget's grid with exactly k slots (cards, then empty slots) so its height never changes. */
@@ -244,10 +270,15 @@ function shopPicks(widget) {
   const current = byId.get(params.get('id') ?? '');
   const pool = catalog.filter((p) => p.inStock && p.id !== current?.id);
   const scoped =
-    widget === 'similar' && current ? pool.filter((p) => p.kind === current.kind) :
-    widget === 'also-viewed' && current ? pool.filter((p) => p.category === current.category && p.kind !== current.kind) :
-    widget === 'for-you-category' ? pool.filter((p) => p.category === params.get('c')) :
-    widget === 'recent' ? [] : pool;
+    widget === 'similar' && current
+      ? pool.filter((p) => p.kind === current.kind)
+      : widget === 'also-viewed' && current
+        ? pool.filter((p) => p.category === current.category && p.kind !== current.kind)
+        : widget === 'for-you-category'
+          ? pool.filter((p) => p.category === params.get('c'))
+          : widget === 'recent'
+            ? []
+            : pool;
   const offset = widget === 'trending' ? 8 : 0;
   return [...scoped].sort((a, b) => b.rating - a.rating || a.id.localeCompare(b.id)).slice(offset);
 }
@@ -301,13 +332,21 @@ function setupConsentBanner(h) {
 
 function renderHome() {
   const art = $('#hero-art');
-  if (art) art.replaceChildren(...['RUN-0002', 'COF-0018', 'AUD-0030', 'OUT-0001'].map((id) => byId.get(id)).filter(Boolean).map((p) => el('img', { src: p.image, width: 400, height: 400, alt: '' })));
+  if (art)
+    art.replaceChildren(
+      ...['RUN-0002', 'COF-0018', 'AUD-0030', 'OUT-0001']
+        .map((id) => byId.get(id))
+        .filter(Boolean)
+        .map((p) => el('img', { src: p.image, width: 400, height: 400, alt: '' })),
+    );
   const tiles = $('#department-tiles');
   const seen = new Set();
   for (const p of catalog) {
     if (seen.has(p.category)) continue;
     seen.add(p.category);
-    tiles.append(el('a', { class: 'dept-tile', href: `/category.html?c=${encodeURIComponent(p.category)}` }, el('img', { src: p.image, width: 56, height: 56, alt: '' }), el('span', { text: p.category })));
+    tiles.append(
+      el('a', { class: 'dept-tile', href: `/category.html?c=${encodeURIComponent(p.category)}` }, el('img', { src: p.image, width: 56, height: 56, alt: '' }), el('span', { text: p.category })),
+    );
   }
 }
 
@@ -385,7 +424,15 @@ function renderCart() {
     ...lines.map(({ id, qty }) => {
       const p = byId.get(id);
       if (!p) return null;
-      const remove = el('button', { type: 'button', class: 'remove', 'data-hearth-action': 'remove_from_cart', 'data-hearth-item': id, 'data-hearth-price': p.price, 'data-hearth-quantity': qty, text: 'Remove' });
+      const remove = el('button', {
+        type: 'button',
+        class: 'remove',
+        'data-hearth-action': 'remove_from_cart',
+        'data-hearth-item': id,
+        'data-hearth-price': p.price,
+        'data-hearth-quantity': qty,
+        text: 'Remove',
+      });
       remove.addEventListener('click', () => {
         cart.remove(id);
         renderCart();
@@ -498,7 +545,13 @@ async function renderPrivacy(h) {
     const data = await h.exportData();
     logRows.length = 0;
     logRows.push(...data.events);
-    tbody.replaceChildren(...data.events.slice().reverse().slice(0, 300).map((e) => eventRow(e, false)));
+    tbody.replaceChildren(
+      ...data.events
+        .slice()
+        .reverse()
+        .slice(0, 300)
+        .map((e) => eventRow(e, false)),
+    );
     setText('#event-count', String(data.events.length));
   };
   await loadLog();
@@ -545,7 +598,10 @@ async function renderPrivacy(h) {
       ['To', record.url],
       ['HTTP status', String(record.httpStatus)],
       ['Body', `${record.bytes.toLocaleString()} bytes (${record.rawBytes.toLocaleString()} before compression)`],
-      ['Tensors', `${record.tensors.length} weight-difference tensors, ${record.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0).toLocaleString()} numbers (largest: ${[...record.tensors].sort((a, b) => b.shape.reduce((x, y) => x * y, 1) - a.shape.reduce((x, y) => x * y, 1))[0]?.name ?? '—'})`],
+      [
+        'Tensors',
+        `${record.tensors.length} weight-difference tensors, ${record.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0).toLocaleString()} numbers (largest: ${[...record.tensors].sort((a, b) => b.shape.reduce((x, y) => x * y, 1) - a.shape.reduce((x, y) => x * y, 1))[0]?.name ?? '—'})`,
+      ],
       ['Update norm', `${record.normBeforeClip.toFixed(3)} → clipped to ${record.normAfterClip.toFixed(3)} (bound ${record.clipBound})`],
       ['On-device noise σ', String(record.noiseSigma)],
       ['Round / model', `round ${record.header?.roundId ?? '?'}, from model version ${record.header?.modelVersion ?? '?'}`],
@@ -658,11 +714,18 @@ function drawChart(canvas, series, { yMin = 0, yMax, yFormat = (v) => v.toFixed(
 function drawLossChart() {
   const history = readJson(LOSS_KEY, []);
   const bySeries = (model) => history.filter((p) => p.model === model).map((p, i) => ({ x: i, y: p.loss }));
-  drawChart($('#loss-chart'), [
-    { label: '— recommender', color: '#c2410c', points: bySeries('recommender') },
-    { label: '- - intent', color: '#0f766e', dashed: true, points: bySeries('intent') },
-  ], { yMin: 0, empty: 'Train the model to see its loss here.' });
-  setText('#loss-note', history.length ? `${history.length} progress reports; last loss ${history[history.length - 1].loss.toFixed(4)} (${history[history.length - 1].model}).` : 'No training run on this device yet.');
+  drawChart(
+    $('#loss-chart'),
+    [
+      { label: '— recommender', color: '#c2410c', points: bySeries('recommender') },
+      { label: '- - intent', color: '#0f766e', dashed: true, points: bySeries('intent') },
+    ],
+    { yMin: 0, empty: 'Train the model to see its loss here.' },
+  );
+  setText(
+    '#loss-note',
+    history.length ? `${history.length} progress reports; last loss ${history[history.length - 1].loss.toFixed(4)} (${history[history.length - 1].model}).` : 'No training run on this device yet.',
+  );
 }
 
 function drawQualityChart() {
@@ -674,11 +737,19 @@ function drawQualityChart() {
       return { x: i + 1, y: hits / (i + 1) };
     });
   };
-  drawChart($('#quality-chart'), [
-    { label: '— model HR@10', color: '#c2410c', points: running('model') },
-    { label: '- - trending HR@10', color: '#78716c', dashed: true, points: running('trending') },
-  ], { yMin: 0, yMax: 1, yFormat: (v) => percent(v), empty: 'Open a few products: each one is scored against the predictions made just before.' });
-  if (q.length) setText('#quality-note', `Hit rate@10 over your last ${q.length} product views: model ${percent(q.filter((r) => r.model).length / q.length)}, trending ${percent(q.filter((r) => r.trending).length / q.length)}. Solid: the model; dashed: the trending list.`);
+  drawChart(
+    $('#quality-chart'),
+    [
+      { label: '— model HR@10', color: '#c2410c', points: running('model') },
+      { label: '- - trending HR@10', color: '#78716c', dashed: true, points: running('trending') },
+    ],
+    { yMin: 0, yMax: 1, yFormat: (v) => percent(v), empty: 'Open a few products: each one is scored against the predictions made just before.' },
+  );
+  if (q.length)
+    setText(
+      '#quality-note',
+      `Hit rate@10 over your last ${q.length} product views: model ${percent(q.filter((r) => r.model).length / q.length)}, trending ${percent(q.filter((r) => r.trending).length / q.length)}. Solid: the model; dashed: the trending list.`,
+    );
 }
 
 /**
@@ -727,7 +798,7 @@ async function refreshFederated() {
       ['Clients so far', `${health.updates} / ${health.minClients}`],
       ['Global model version', String(health.modelVersion)],
       ['Rounds published', String(published)],
-      [`ε spent (δ = ${delta.toExponential(0).replace("e-", "e−")})`, epsilon === undefined || epsilon === null ? (metrics.hearth_dp_enabled ? '0' : 'no DP noise') : epsilon.toFixed(3)],
+      [`ε spent (δ = ${delta.toExponential(0).replace('e-', 'e−')})`, epsilon === undefined || epsilon === null ? (metrics.hearth_dp_enabled ? '0' : 'no DP noise') : epsilon.toFixed(3)],
       ['Round status', health.roundStatus],
     ];
     $('#fed-facts').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: v }))));
@@ -767,10 +838,13 @@ async function renderEngine(h) {
     void refreshFederated();
     void refreshEngineFacts(h).catch(() => null);
   }, 5000);
-  window.addEventListener('resize', debounce(() => {
-    drawLossChart();
-    drawQualityChart();
-  }, 200));
+  window.addEventListener(
+    'resize',
+    debounce(() => {
+      drawLossChart();
+      drawQualityChart();
+    }, 200),
+  );
 }
 
 // ---------------------------------------------------------------- start

@@ -97,7 +97,20 @@ async function prepareShop(log, { minutes, epochs, reuseModel }) {
   log(`demo: training the starting model (hearth-train, ≤ ${minutes} min)…`);
   await run(
     process.execPath,
-    [join(DIST_DIR, 'cli/train.js'), '--input', join(GENERATED, 'history.csv'), '--catalog', join(GENERATED, 'catalog.json'), '--out', join(GENERATED, 'model'), '--epochs', String(epochs), '--minutes', String(minutes), '--intent'],
+    [
+      join(DIST_DIR, 'cli/train.js'),
+      '--input',
+      join(GENERATED, 'history.csv'),
+      '--catalog',
+      join(GENERATED, 'catalog.json'),
+      '--out',
+      join(GENERATED, 'model'),
+      '--epochs',
+      String(epochs),
+      '--minutes',
+      String(minutes),
+      '--intent',
+    ],
     log,
   );
   writeFileSync(stampPath, stamp);

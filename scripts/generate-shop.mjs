@@ -37,7 +37,9 @@ function rng(seed) {
  */
 export const DEPARTMENTS = [
   {
-    id: 'running', name: 'Running', hue: 12,
+    id: 'running',
+    name: 'Running',
+    hue: 12,
     brands: ['Stride', 'Pacer', 'Northtrack', 'Kinetic'],
     kinds: [
       { id: 'road-shoes', noun: 'Road Running Shoe', icon: 'shoe', price: [70, 180], next: 'socks' },
@@ -48,7 +50,9 @@ export const DEPARTMENTS = [
     adjectives: ['Aero', 'Tempo', 'Glide', 'Summit', 'Pulse', 'Swift', 'Ridge', 'Nova', 'Apex', 'Drift', 'Flux', 'Zephyr'],
   },
   {
-    id: 'coffee', name: 'Coffee & Tea', hue: 28,
+    id: 'coffee',
+    name: 'Coffee & Tea',
+    hue: 28,
     brands: ['Roastery No. 9', 'Bean & Leaf', 'Crema', 'Highland'],
     kinds: [
       { id: 'beans', noun: 'Coffee Beans 500 g', icon: 'bag', price: [9, 24], next: 'beans' },
@@ -59,7 +63,9 @@ export const DEPARTMENTS = [
     adjectives: ['Ethiopia', 'Colombia', 'Espresso', 'Morning', 'Velvet', 'Darjeeling', 'Sencha', 'Kenya', 'House', 'Sumatra', 'Assam', 'Oolong'],
   },
   {
-    id: 'audio', name: 'Audio', hue: 215,
+    id: 'audio',
+    name: 'Audio',
+    hue: 215,
     brands: ['Sonora', 'Hertz & Co', 'Quietline', 'Basswood'],
     kinds: [
       { id: 'headphones', noun: 'Over-ear Headphones', icon: 'headphones', price: [60, 420], next: 'earbuds' },
@@ -70,7 +76,9 @@ export const DEPARTMENTS = [
     adjectives: ['Studio', 'Pro', 'Mini', 'Max', 'Air', 'Wave', 'Echo', 'Onyx', 'Lumen', 'Nimbus', 'Vibe', 'Calm'],
   },
   {
-    id: 'kitchen', name: 'Kitchen', hue: 350,
+    id: 'kitchen',
+    name: 'Kitchen',
+    hue: 350,
     brands: ['Forge & Fire', 'Copperline', 'Maison', 'Ironleaf'],
     kinds: [
       { id: 'pans', noun: 'Frying Pan', icon: 'pan', price: [25, 160], next: 'utensils' },
@@ -81,7 +89,9 @@ export const DEPARTMENTS = [
     adjectives: ['Cast-iron', 'Carbon', 'Copper', 'Classic', 'Santoku', 'Walnut', 'Bamboo', 'Nonstick', 'Steel', 'Artisan', 'Everyday', 'Chef'],
   },
   {
-    id: 'games', name: 'Board Games', hue: 275,
+    id: 'games',
+    name: 'Board Games',
+    hue: 275,
     brands: ['Meeple House', 'Twin Dice', 'Lantern Games', 'Cardboard Co'],
     kinds: [
       { id: 'strategy', noun: 'Strategy Game', icon: 'dice', price: [25, 90], next: 'expansions' },
@@ -92,7 +102,9 @@ export const DEPARTMENTS = [
     adjectives: ['Harbour', 'Dragon', 'Galaxy', 'Railway', 'Castle', 'Meadow', 'Pirate', 'Kingdom', 'Orchard', 'Volcano', 'Lighthouse', 'Alchemy'],
   },
   {
-    id: 'skincare', name: 'Skincare', hue: 330,
+    id: 'skincare',
+    name: 'Skincare',
+    hue: 330,
     brands: ['Dew Lab', 'Pure Botanics', 'Aurel', 'Soft Clay'],
     kinds: [
       { id: 'cleansers', noun: 'Gentle Cleanser', icon: 'bottle', price: [8, 35], next: 'serums' },
@@ -103,7 +115,9 @@ export const DEPARTMENTS = [
     adjectives: ['Hydrating', 'Vitamin C', 'Niacinamide', 'Rose', 'Aloe', 'Ceramide', 'Calming', 'Oat', 'Green Tea', 'Retinol', 'Daily', 'Barrier'],
   },
   {
-    id: 'outdoor', name: 'Outdoor', hue: 140,
+    id: 'outdoor',
+    name: 'Outdoor',
+    hue: 140,
     brands: ['Timberline', 'Wildpeak', 'Fjordsen', 'Basecamp'],
     kinds: [
       { id: 'tents', noun: 'Tent', icon: 'tent', price: [90, 520], next: 'sleeping-bags' },
@@ -114,7 +128,9 @@ export const DEPARTMENTS = [
     adjectives: ['Alpine', 'Ultralight', '2-Person', '4-Season', 'Trek', 'Ranger', 'Canyon', 'Glacier', 'Pine', 'Solo', 'Family', 'Storm'],
   },
   {
-    id: 'books', name: 'Books', hue: 45,
+    id: 'books',
+    name: 'Books',
+    hue: 45,
     brands: ['Harrow Press', 'Blue Door', 'Quill', 'Northwind Books'],
     kinds: [
       { id: 'novels', noun: 'Novel', icon: 'book', price: [9, 28], next: 'novels' },
@@ -125,7 +141,9 @@ export const DEPARTMENTS = [
     adjectives: ['The Quiet', 'Salt &', 'Midnight', 'Lisbon', 'Kyoto', 'The Long', 'Paper', 'Winter', 'Small', 'Iceland', 'Fermented', 'Orbit'],
   },
   {
-    id: 'fitness', name: 'Yoga & Fitness', hue: 175,
+    id: 'fitness',
+    name: 'Yoga & Fitness',
+    hue: 175,
     brands: ['Asana', 'Corefit', 'Ironroot', 'Flowmat'],
     kinds: [
       { id: 'mats', noun: 'Yoga Mat', icon: 'mat', price: [20, 120], next: 'blocks' },
@@ -136,7 +154,9 @@ export const DEPARTMENTS = [
     adjectives: ['Cork', 'Grip', 'Travel', 'Studio', 'Hex', 'Adjustable', 'Loop', 'Balance', 'Zen', 'Power', 'Foam', 'Natural'],
   },
   {
-    id: 'garden', name: 'Plants & Garden', hue: 95,
+    id: 'garden',
+    name: 'Plants & Garden',
+    hue: 95,
     brands: ['Greenhouse', 'Terra', 'Fern & Co', 'Rootstock'],
     kinds: [
       { id: 'houseplants', noun: 'Houseplant', icon: 'plant', price: [12, 75], next: 'planters' },
@@ -152,42 +172,67 @@ const PER_KIND = 14; // 10 departments × 4 kinds × 14 = 560 products
 
 /** A small icon per kind, drawn in a 100×100 box, in the product's accent colour. */
 const ICONS = {
-  shoe: (c) => `<path d="M14 62c8-2 14-10 18-22l12 4c4 8 16 12 30 14 8 1 14 6 14 12v4H14z" fill="${c}"/><rect x="14" y="70" width="74" height="8" rx="3" fill="#fff" opacity=".85"/><path d="M44 46l6 6M50 44l6 6M56 46l6 5" stroke="#fff" stroke-width="3"/>`,
+  shoe: (c) =>
+    `<path d="M14 62c8-2 14-10 18-22l12 4c4 8 16 12 30 14 8 1 14 6 14 12v4H14z" fill="${c}"/><rect x="14" y="70" width="74" height="8" rx="3" fill="#fff" opacity=".85"/><path d="M44 46l6 6M50 44l6 6M56 46l6 5" stroke="#fff" stroke-width="3"/>`,
   sock: (c) => `<path d="M38 14h26v40c0 8-2 12-8 18l-10 10c-6 6-16 6-20 0s-2-12 4-16l8-8z" fill="${c}"/><rect x="38" y="14" width="26" height="10" fill="#fff" opacity=".7"/>`,
-  watch: (c) => `<rect x="40" y="10" width="20" height="80" rx="6" fill="#334"/><circle cx="50" cy="50" r="22" fill="${c}"/><circle cx="50" cy="50" r="16" fill="#fff" opacity=".9"/><path d="M50 40v11l8 5" stroke="#334" stroke-width="3" fill="none"/>`,
-  bag: (c) => `<path d="M28 24h44l6 66H22z" fill="${c}"/><rect x="34" y="16" width="32" height="12" rx="2" fill="${c}" opacity=".7"/><ellipse cx="50" cy="58" rx="10" ry="14" fill="#fff" opacity=".8"/><path d="M50 45v26" stroke="${c}" stroke-width="2"/>`,
-  grinder: (c) => `<path d="M32 40h36l-4 48H36z" fill="${c}"/><rect x="36" y="26" width="28" height="14" rx="3" fill="#556"/><path d="M50 26V14h20" stroke="#556" stroke-width="4" fill="none"/><circle cx="72" cy="14" r="5" fill="${c}"/>`,
-  kettle: (c) => `<path d="M26 84c0-26 8-44 24-44s24 18 24 44z" fill="${c}"/><path d="M74 56c10-4 14-14 16-24" stroke="${c}" stroke-width="6" fill="none" stroke-linecap="round"/><path d="M36 40c0-14 28-14 28 0" stroke="#445" stroke-width="5" fill="none"/>`,
-  cup: (c) => `<path d="M24 40h46v22c0 14-10 24-23 24S24 76 24 62z" fill="${c}"/><path d="M70 46h6c8 0 8 16 0 16h-6" stroke="${c}" stroke-width="5" fill="none"/><path d="M38 30c-4-6 4-8 0-16M52 30c-4-6 4-8 0-16" stroke="#aab" stroke-width="3" fill="none"/>`,
-  headphones: (c) => `<path d="M20 60V50a30 30 0 0160 0v10" stroke="#334" stroke-width="7" fill="none"/><rect x="14" y="54" width="18" height="30" rx="7" fill="${c}"/><rect x="68" y="54" width="18" height="30" rx="7" fill="${c}"/>`,
-  earbuds: (c) => `<circle cx="34" cy="44" r="14" fill="${c}"/><rect x="30" y="52" width="8" height="30" rx="4" fill="${c}"/><circle cx="66" cy="44" r="14" fill="${c}"/><rect x="62" y="52" width="8" height="30" rx="4" fill="${c}"/><circle cx="34" cy="44" r="5" fill="#fff" opacity=".7"/><circle cx="66" cy="44" r="5" fill="#fff" opacity=".7"/>`,
-  speaker: (c) => `<rect x="28" y="12" width="44" height="76" rx="10" fill="${c}"/><circle cx="50" cy="60" r="15" fill="#fff" opacity=".85"/><circle cx="50" cy="60" r="6" fill="${c}"/><circle cx="50" cy="28" r="7" fill="#fff" opacity=".85"/>`,
-  record: (c) => `<rect x="12" y="22" width="76" height="60" rx="6" fill="#445"/><circle cx="46" cy="52" r="24" fill="#111"/><circle cx="46" cy="52" r="8" fill="${c}"/><path d="M78 30l-8 28" stroke="#ccd" stroke-width="4"/>`,
-  pan: (c) => `<ellipse cx="40" cy="56" rx="30" ry="22" fill="#334"/><ellipse cx="40" cy="54" rx="24" ry="16" fill="${c}"/><rect x="66" y="50" width="28" height="8" rx="4" fill="#334" transform="rotate(-12 66 54)"/>`,
+  watch: (c) =>
+    `<rect x="40" y="10" width="20" height="80" rx="6" fill="#334"/><circle cx="50" cy="50" r="22" fill="${c}"/><circle cx="50" cy="50" r="16" fill="#fff" opacity=".9"/><path d="M50 40v11l8 5" stroke="#334" stroke-width="3" fill="none"/>`,
+  bag: (c) =>
+    `<path d="M28 24h44l6 66H22z" fill="${c}"/><rect x="34" y="16" width="32" height="12" rx="2" fill="${c}" opacity=".7"/><ellipse cx="50" cy="58" rx="10" ry="14" fill="#fff" opacity=".8"/><path d="M50 45v26" stroke="${c}" stroke-width="2"/>`,
+  grinder: (c) =>
+    `<path d="M32 40h36l-4 48H36z" fill="${c}"/><rect x="36" y="26" width="28" height="14" rx="3" fill="#556"/><path d="M50 26V14h20" stroke="#556" stroke-width="4" fill="none"/><circle cx="72" cy="14" r="5" fill="${c}"/>`,
+  kettle: (c) =>
+    `<path d="M26 84c0-26 8-44 24-44s24 18 24 44z" fill="${c}"/><path d="M74 56c10-4 14-14 16-24" stroke="${c}" stroke-width="6" fill="none" stroke-linecap="round"/><path d="M36 40c0-14 28-14 28 0" stroke="#445" stroke-width="5" fill="none"/>`,
+  cup: (c) =>
+    `<path d="M24 40h46v22c0 14-10 24-23 24S24 76 24 62z" fill="${c}"/><path d="M70 46h6c8 0 8 16 0 16h-6" stroke="${c}" stroke-width="5" fill="none"/><path d="M38 30c-4-6 4-8 0-16M52 30c-4-6 4-8 0-16" stroke="#aab" stroke-width="3" fill="none"/>`,
+  headphones: (c) =>
+    `<path d="M20 60V50a30 30 0 0160 0v10" stroke="#334" stroke-width="7" fill="none"/><rect x="14" y="54" width="18" height="30" rx="7" fill="${c}"/><rect x="68" y="54" width="18" height="30" rx="7" fill="${c}"/>`,
+  earbuds: (c) =>
+    `<circle cx="34" cy="44" r="14" fill="${c}"/><rect x="30" y="52" width="8" height="30" rx="4" fill="${c}"/><circle cx="66" cy="44" r="14" fill="${c}"/><rect x="62" y="52" width="8" height="30" rx="4" fill="${c}"/><circle cx="34" cy="44" r="5" fill="#fff" opacity=".7"/><circle cx="66" cy="44" r="5" fill="#fff" opacity=".7"/>`,
+  speaker: (c) =>
+    `<rect x="28" y="12" width="44" height="76" rx="10" fill="${c}"/><circle cx="50" cy="60" r="15" fill="#fff" opacity=".85"/><circle cx="50" cy="60" r="6" fill="${c}"/><circle cx="50" cy="28" r="7" fill="#fff" opacity=".85"/>`,
+  record: (c) =>
+    `<rect x="12" y="22" width="76" height="60" rx="6" fill="#445"/><circle cx="46" cy="52" r="24" fill="#111"/><circle cx="46" cy="52" r="8" fill="${c}"/><path d="M78 30l-8 28" stroke="#ccd" stroke-width="4"/>`,
+  pan: (c) =>
+    `<ellipse cx="40" cy="56" rx="30" ry="22" fill="#334"/><ellipse cx="40" cy="54" rx="24" ry="16" fill="${c}"/><rect x="66" y="50" width="28" height="8" rx="4" fill="#334" transform="rotate(-12 66 54)"/>`,
   knife: (c) => `<path d="M16 66L70 24c6 0 8 4 6 8L30 74z" fill="#cdd3da"/><rect x="62" y="58" width="30" height="10" rx="4" fill="${c}" transform="rotate(-38 62 58)"/>`,
   board: (c) => `<rect x="18" y="22" width="58" height="62" rx="10" fill="${c}"/><circle cx="66" cy="32" r="5" fill="#fff"/><path d="M28 70h36" stroke="#fff" stroke-width="3" opacity=".6"/>`,
-  spoon: (c) => `<ellipse cx="36" cy="28" rx="10" ry="14" fill="${c}"/><rect x="33" y="40" width="6" height="48" rx="3" fill="${c}"/><path d="M58 14v24M66 14v24M74 14v24M58 38h16" stroke="${c}" stroke-width="4"/><rect x="63" y="38" width="6" height="50" rx="3" fill="${c}"/>`,
-  dice: (c) => `<rect x="18" y="28" width="44" height="44" rx="8" fill="${c}"/><rect x="46" y="18" width="38" height="38" rx="7" fill="#fff" stroke="${c}" stroke-width="3"/><circle cx="30" cy="40" r="4" fill="#fff"/><circle cx="50" cy="60" r="4" fill="#fff"/><circle cx="40" cy="50" r="4" fill="#fff"/><circle cx="58" cy="30" r="4" fill="${c}"/><circle cx="72" cy="44" r="4" fill="${c}"/>`,
+  spoon: (c) =>
+    `<ellipse cx="36" cy="28" rx="10" ry="14" fill="${c}"/><rect x="33" y="40" width="6" height="48" rx="3" fill="${c}"/><path d="M58 14v24M66 14v24M74 14v24M58 38h16" stroke="${c}" stroke-width="4"/><rect x="63" y="38" width="6" height="50" rx="3" fill="${c}"/>`,
+  dice: (c) =>
+    `<rect x="18" y="28" width="44" height="44" rx="8" fill="${c}"/><rect x="46" y="18" width="38" height="38" rx="7" fill="#fff" stroke="${c}" stroke-width="3"/><circle cx="30" cy="40" r="4" fill="#fff"/><circle cx="50" cy="60" r="4" fill="#fff"/><circle cx="40" cy="50" r="4" fill="#fff"/><circle cx="58" cy="30" r="4" fill="${c}"/><circle cx="72" cy="44" r="4" fill="${c}"/>`,
   box: (c) => `<path d="M18 34l32-16 32 16v36L50 86 18 70z" fill="${c}"/><path d="M18 34l32 16 32-16M50 50v36" stroke="#fff" stroke-width="3" fill="none" opacity=".7"/>`,
-  cards: (c) => `<rect x="22" y="20" width="36" height="54" rx="5" fill="#fff" stroke="${c}" stroke-width="3" transform="rotate(-12 40 47)"/><rect x="42" y="24" width="36" height="54" rx="5" fill="${c}" transform="rotate(10 60 51)"/><path d="M60 44l6 8-6 8-6-8z" fill="#fff"/>`,
+  cards: (c) =>
+    `<rect x="22" y="20" width="36" height="54" rx="5" fill="#fff" stroke="${c}" stroke-width="3" transform="rotate(-12 40 47)"/><rect x="42" y="24" width="36" height="54" rx="5" fill="${c}" transform="rotate(10 60 51)"/><path d="M60 44l6 8-6 8-6-8z" fill="#fff"/>`,
   puzzle: (c) => `<path d="M20 30h18a8 8 0 1116 0h18v18a8 8 0 110 16v18H54a8 8 0 10-16 0H20V64a8 8 0 100-16z" fill="${c}"/>`,
-  bottle: (c) => `<rect x="34" y="32" width="32" height="56" rx="8" fill="${c}"/><rect x="42" y="14" width="16" height="18" rx="2" fill="#445"/><rect x="38" y="52" width="24" height="18" rx="2" fill="#fff" opacity=".8"/>`,
-  dropper: (c) => `<rect x="34" y="40" width="32" height="48" rx="8" fill="${c}"/><rect x="44" y="22" width="12" height="18" fill="#445"/><ellipse cx="50" cy="18" rx="9" ry="8" fill="#445"/><rect x="40" y="56" width="20" height="14" rx="2" fill="#fff" opacity=".8"/>`,
-  jar: (c) => `<rect x="24" y="42" width="52" height="40" rx="10" fill="${c}"/><rect x="22" y="30" width="56" height="14" rx="5" fill="#eee" stroke="${c}" stroke-width="2"/><rect x="36" y="54" width="28" height="14" rx="2" fill="#fff" opacity=".8"/>`,
-  tube: (c) => `<path d="M30 20h40l-6 58H36z" fill="${c}"/><rect x="40" y="78" width="20" height="10" rx="2" fill="#445"/><path d="M30 20h40" stroke="#fff" stroke-width="4"/><circle cx="50" cy="46" r="9" fill="#fff" opacity=".8"/>`,
+  bottle: (c) =>
+    `<rect x="34" y="32" width="32" height="56" rx="8" fill="${c}"/><rect x="42" y="14" width="16" height="18" rx="2" fill="#445"/><rect x="38" y="52" width="24" height="18" rx="2" fill="#fff" opacity=".8"/>`,
+  dropper: (c) =>
+    `<rect x="34" y="40" width="32" height="48" rx="8" fill="${c}"/><rect x="44" y="22" width="12" height="18" fill="#445"/><ellipse cx="50" cy="18" rx="9" ry="8" fill="#445"/><rect x="40" y="56" width="20" height="14" rx="2" fill="#fff" opacity=".8"/>`,
+  jar: (c) =>
+    `<rect x="24" y="42" width="52" height="40" rx="10" fill="${c}"/><rect x="22" y="30" width="56" height="14" rx="5" fill="#eee" stroke="${c}" stroke-width="2"/><rect x="36" y="54" width="28" height="14" rx="2" fill="#fff" opacity=".8"/>`,
+  tube: (c) =>
+    `<path d="M30 20h40l-6 58H36z" fill="${c}"/><rect x="40" y="78" width="20" height="10" rx="2" fill="#445"/><path d="M30 20h40" stroke="#fff" stroke-width="4"/><circle cx="50" cy="46" r="9" fill="#fff" opacity=".8"/>`,
   tent: (c) => `<path d="M50 18L12 82h76z" fill="${c}"/><path d="M50 40L36 82h28z" fill="#fff" opacity=".75"/><path d="M50 18V12" stroke="#445" stroke-width="3"/>`,
-  'bag-roll': (c) => `<rect x="16" y="30" width="68" height="40" rx="20" fill="${c}"/><ellipse cx="26" cy="50" rx="10" ry="20" fill="#fff" opacity=".6"/><path d="M46 30v40M62 30v40" stroke="#445" stroke-width="3"/>`,
-  backpack: (c) => `<rect x="26" y="20" width="48" height="66" rx="14" fill="${c}"/><rect x="34" y="52" width="32" height="24" rx="5" fill="#fff" opacity=".5"/><path d="M40 20c0-10 20-10 20 0" stroke="#445" stroke-width="4" fill="none"/>`,
-  lantern: (c) => `<rect x="34" y="30" width="32" height="46" rx="6" fill="${c}"/><rect x="40" y="38" width="20" height="30" rx="4" fill="#ffe9a8"/><rect x="30" y="76" width="40" height="8" rx="3" fill="#445"/><path d="M40 30c0-14 20-14 20 0" stroke="#445" stroke-width="4" fill="none"/>`,
-  book: (c) => `<rect x="24" y="14" width="52" height="72" rx="4" fill="${c}"/><rect x="24" y="14" width="8" height="72" fill="#000" opacity=".2"/><rect x="38" y="28" width="30" height="6" rx="2" fill="#fff" opacity=".85"/><rect x="38" y="40" width="22" height="4" rx="2" fill="#fff" opacity=".6"/>`,
+  'bag-roll': (c) =>
+    `<rect x="16" y="30" width="68" height="40" rx="20" fill="${c}"/><ellipse cx="26" cy="50" rx="10" ry="20" fill="#fff" opacity=".6"/><path d="M46 30v40M62 30v40" stroke="#445" stroke-width="3"/>`,
+  backpack: (c) =>
+    `<rect x="26" y="20" width="48" height="66" rx="14" fill="${c}"/><rect x="34" y="52" width="32" height="24" rx="5" fill="#fff" opacity=".5"/><path d="M40 20c0-10 20-10 20 0" stroke="#445" stroke-width="4" fill="none"/>`,
+  lantern: (c) =>
+    `<rect x="34" y="30" width="32" height="46" rx="6" fill="${c}"/><rect x="40" y="38" width="20" height="30" rx="4" fill="#ffe9a8"/><rect x="30" y="76" width="40" height="8" rx="3" fill="#445"/><path d="M40 30c0-14 20-14 20 0" stroke="#445" stroke-width="4" fill="none"/>`,
+  book: (c) =>
+    `<rect x="24" y="14" width="52" height="72" rx="4" fill="${c}"/><rect x="24" y="14" width="8" height="72" fill="#000" opacity=".2"/><rect x="38" y="28" width="30" height="6" rx="2" fill="#fff" opacity=".85"/><rect x="38" y="40" width="22" height="4" rx="2" fill="#fff" opacity=".6"/>`,
   map: (c) => `<path d="M14 24l24-8 24 8 24-8v60l-24 8-24-8-24 8z" fill="${c}"/><path d="M38 16v60M62 24v60" stroke="#fff" stroke-width="2" opacity=".6"/><circle cx="50" cy="46" r="6" fill="#fff"/>`,
   mat: (c) => `<rect x="14" y="40" width="56" height="36" rx="4" fill="${c}"/><circle cx="74" cy="58" r="18" fill="${c}"/><circle cx="74" cy="58" r="11" fill="#fff" opacity=".45"/>`,
   block: (c) => `<path d="M20 42l36-14 26 12v30L46 86 20 72z" fill="${c}"/><path d="M20 42l26 14 36-16M46 56v30" stroke="#fff" stroke-width="3" fill="none" opacity=".6"/>`,
-  dumbbell: (c) => `<rect x="10" y="34" width="14" height="32" rx="4" fill="${c}"/><rect x="76" y="34" width="14" height="32" rx="4" fill="${c}"/><rect x="22" y="40" width="8" height="20" rx="2" fill="${c}"/><rect x="70" y="40" width="8" height="20" rx="2" fill="${c}"/><rect x="30" y="46" width="40" height="8" rx="3" fill="#556"/>`,
-  band: (c) => `<ellipse cx="50" cy="50" rx="34" ry="22" fill="none" stroke="${c}" stroke-width="9"/><ellipse cx="50" cy="56" rx="26" ry="16" fill="none" stroke="${c}" stroke-width="5" opacity=".5"/>`,
+  dumbbell: (c) =>
+    `<rect x="10" y="34" width="14" height="32" rx="4" fill="${c}"/><rect x="76" y="34" width="14" height="32" rx="4" fill="${c}"/><rect x="22" y="40" width="8" height="20" rx="2" fill="${c}"/><rect x="70" y="40" width="8" height="20" rx="2" fill="${c}"/><rect x="30" y="46" width="40" height="8" rx="3" fill="#556"/>`,
+  band: (c) =>
+    `<ellipse cx="50" cy="50" rx="34" ry="22" fill="none" stroke="${c}" stroke-width="9"/><ellipse cx="50" cy="56" rx="26" ry="16" fill="none" stroke="${c}" stroke-width="5" opacity=".5"/>`,
   plant: (c) => `<path d="M32 62h36l-5 26H37z" fill="#c8734a"/><path d="M50 62C30 50 26 30 34 18c10 8 18 24 16 44zM50 62c18-10 26-26 20-40-12 6-20 20-20 40z" fill="${c}"/>`,
   pot: (c) => `<path d="M22 38h56l-8 48H30z" fill="${c}"/><rect x="18" y="30" width="64" height="12" rx="4" fill="${c}"/><path d="M30 58h40" stroke="#fff" stroke-width="3" opacity=".6"/>`,
-  seed: (c) => `<rect x="26" y="16" width="48" height="70" rx="4" fill="#f3ead7" stroke="${c}" stroke-width="3"/><circle cx="50" cy="44" r="14" fill="${c}"/><path d="M50 58v16M50 66c-6-2-10-6-10-10M50 66c6-2 10-6 10-10" stroke="${c}" stroke-width="3" fill="none"/>`,
+  seed: (c) =>
+    `<rect x="26" y="16" width="48" height="70" rx="4" fill="#f3ead7" stroke="${c}" stroke-width="3"/><circle cx="50" cy="44" r="14" fill="${c}"/><path d="M50 58v16M50 66c-6-2-10-6-10-10M50 66c6-2 10-6 10-10" stroke="${c}" stroke-width="3" fill="none"/>`,
   trowel: (c) => `<path d="M50 14c14 10 16 30 0 46-16-16-14-36 0-46z" fill="#cdd3da"/><rect x="45" y="58" width="10" height="30" rx="4" fill="${c}"/>`,
 };
 

@@ -4,7 +4,7 @@
  */
 import { createHearth } from './hearth/create-hearth.js';
 import { runtime } from './entries/runtime.js';
-import type { HearthOptions } from './config.js';
+import type { HearthOptions } from './hearth/config.js';
 import type { Hearth } from './hearth/types.js';
 
 export { HearthError, hasErrorCode } from './protocol/errors.js';
@@ -26,7 +26,7 @@ export function init(options?: HearthOptions): Hearth {
   return createHearth(options, { loadRuntime: () => Promise.resolve(runtime) });
 }
 
-export type { HearthOptions, AutocaptureOptions } from './config.js';
+export type { HearthOptions, AutocaptureOptions } from './hearth/config.js';
 export type { Hearth, HearthConsent, TrainResult } from './hearth/types.js';
 export type { HearthErrorCode } from './protocol/errors.js';
 export type { EventType, EventItem, TrackEvent, StoredEvent } from './protocol/event-types.js';
@@ -45,5 +45,5 @@ export type {
   TrainingProgress,
 } from './protocol/engine-types.js';
 export type { EngineOptions } from './protocol/engine-options.js';
-export type { FederatedOptions } from './federated/options.js';
-export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './federated/client.js';
+export type { FederatedOptions } from './protocol/federated.js';
+export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './protocol/federated.js';

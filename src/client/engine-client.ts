@@ -6,13 +6,13 @@
  */
 import { proxy, wrap, type Remote } from 'comlink';
 import { HearthError, errorCodeOf, reviveError } from '../protocol/errors.js';
-import { mergeEvents } from '../tracker/merge-events.js';
+import { mergeEvents } from '../protocol/merge-events.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import type { CatalogItem } from '../store/types.js';
 import type { EngineClient, EngineClientConfig } from './contract.js';
-import type { EngineInfo, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
+import type { EngineInfo, TrainingProgress } from '../protocol/engine-types.js';
 import type { EngineWorkerApi, EngineWorkerInit } from '../protocol/worker-api.js';
-import type { FederatedRoundResult } from '../federated/client.js';
+import type { FederatedRoundResult } from '../protocol/federated.js';
 import { fallbackRecommend, fallbackTrending } from './page-fallback.js';
 
 /** A call that gets no answer in this time counts as a crash (training and rounds are exempt). */
@@ -215,7 +215,12 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
         // Nothing to learn without the personalise scope: do not even start the worker.
         const consent = config.consent();
         if (consent.personalise !== true && !live) return schedule();
-        call('idle', (api) => api.idle(config.consent()), async () => undefined, null)
+        call(
+          'idle',
+          (api) => api.idle(config.consent()),
+          async () => undefined,
+          null,
+        )
           .catch((error: unknown) => logger.debug('Idle training failed.', error))
           .finally(schedule);
       };
@@ -258,13 +263,25 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       );
     },
     trending(k, recent) {
-      return call('trending', (api) => api.trending(k, [...recent], config.consent()), async () => fallbackTrending(await history(recent), await catalog(), k, Date.now()));
+      return call(
+        'trending',
+        (api) => api.trending(k, [...recent], config.consent()),
+        async () => fallbackTrending(await history(recent), await catalog(), k, Date.now()),
+      );
     },
     intent(recent) {
-      return call('intent', (api) => api.intent([...recent], config.consent()), async () => ({ cart: 0, purchase: 0, because: [], source: 'heuristic' as const }));
+      return call(
+        'intent',
+        (api) => api.intent([...recent], config.consent()),
+        async () => ({ cart: 0, purchase: 0, because: [], source: 'heuristic' as const }),
+      );
     },
     info() {
-      return call('info', (api) => api.info(), async () => fallbackInfo('fallback', fallbackReason ?? 'The engine was disposed.'));
+      return call(
+        'info',
+        (api) => api.info(),
+        async () => fallbackInfo('fallback', fallbackReason ?? 'The engine was disposed.'),
+      );
     },
     async train(options) {
       const signal = options?.signal;
@@ -274,7 +291,12 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        return await call('train', (api) => api.train(config.consent()), async () => ({ recommenderLoss: null, intentLoss: null }), null);
+        return await call(
+          'train',
+          (api) => api.train(config.consent()),
+          async () => ({ recommenderLoss: null, intentLoss: null }),
+          null,
+        );
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -291,13 +313,22 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        return await call<FederatedRoundResult>('federatedRound', (api) => api.federatedRound(config.consent()), async () => ({ status: 'skipped' as const, reason: fallbackReason ?? 'engine unavailable' }), null);
+        return await call<FederatedRoundResult>(
+          'federatedRound',
+          (api) => api.federatedRound(config.consent()),
+          async () => ({ status: 'skipped' as const, reason: fallbackReason ?? 'engine unavailable' }),
+          null,
+        );
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
     },
     lastUpload() {
-      return call('lastUpload', (api) => api.lastUpload(), async () => null);
+      return call(
+        'lastUpload',
+        (api) => api.lastUpload(),
+        async () => null,
+      );
     },
     catalogChanged() {
       live?.api.catalogChanged().catch(() => undefined);

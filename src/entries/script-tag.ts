@@ -13,7 +13,7 @@
  * catalog feed, makes no request; it needs neither `unsafe-eval` nor `unsafe-inline`.
  */
 import { createHearth } from '../hearth/create-hearth.js';
-import type { HearthOptions } from '../config.js';
+import type { HearthOptions } from '../hearth/config.js';
 import type { Hearth } from '../hearth/types.js';
 import type { Runtime } from '../hearth/runtime.js';
 import { describeError } from '../protocol/errors.js';
@@ -27,8 +27,7 @@ export type LiveHearth = Hearth & { push(...commands: unknown[]): number };
 
 type QueueWindow = Window & typeof globalThis & { hearth?: unknown };
 
-const script: HTMLScriptElement | null =
-  typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
+const script: HTMLScriptElement | null = typeof document !== 'undefined' && document.currentScript instanceof HTMLScriptElement ? document.currentScript : null;
 let live: LiveHearth | undefined;
 /** Warnings about skipped commands are debug output: `data-debug` on the tag, or `debug` once started. */
 let debug = script?.dataset.debug !== undefined && script.dataset.debug !== 'false';

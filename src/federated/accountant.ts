@@ -10,10 +10,7 @@
  */
 
 /** Opacus's default grid of orders: 1.1, 1.2, …, 10.9, then 12, 13, …, 63. */
-export const DEFAULT_ORDERS: readonly number[] = [
-  ...Array.from({ length: 99 }, (_, i) => 1 + (i + 1) / 10),
-  ...Array.from({ length: 52 }, (_, i) => 12 + i),
-];
+export const DEFAULT_ORDERS: readonly number[] = [...Array.from({ length: 99 }, (_, i) => 1 + (i + 1) / 10), ...Array.from({ length: 52 }, (_, i) => 12 + i)];
 
 function logAdd(x: number, y: number): number {
   const a = Math.min(x, y);
@@ -39,9 +36,7 @@ export function logErfc(x: number): number {
   const z = Math.abs(x);
   const t = 1 / (1 + 0.5 * z);
   const poly =
-    -z * z -
-    1.26551223 +
-    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
   const logPositive = Math.log(t) + poly;
   if (x >= 0) return logPositive;
   // erfc(−z) = 2 − erfc(z).

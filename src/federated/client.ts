@@ -11,16 +11,20 @@
 import type { HistoryStep, NamedWeight, TrainOptions } from '../model/contract.js';
 import type { ConsentState, HearthStore } from '../store/types.js';
 import type { ModelCheckpoint } from '../protocol/checkpoint.js';
-import type { Capabilities } from '../env.js';
+import type { Capabilities } from '../shared/env.js';
 import { HearthError } from '../protocol/errors.js';
-import { secureRandom, type RandomSource } from './random.js';
+import { secureRandom, type RandomSource } from '../shared/random.js';
+import { backoffDelay } from '../shared/backoff.js';
 import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights, type ClipReport } from './update-math.js';
-import { encodeUpdate, type UpdateHeader } from './wire.js';
+import { encodeUpdate } from './wire.js';
 import { parseModelJson, weightsFromBuffer, type ModelJson } from '../protocol/model-file.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';
+import type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from '../protocol/federated.js';
+
+export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord };
 import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from '../protocol/aggregation-headers.js';
 import type { SecureRoundInfo } from '../protocol/secure-aggregation-http.js';
-import { runSecureSession, type SecureUploadRecord } from './secure/session.js';
+import { runSecureSession } from './secure/session.js';
 
 /** The part of a model the client needs (the recommender implements it). */
 export interface FederatedModel {
@@ -80,41 +84,6 @@ export interface FederatedRoundDeps {
 }
 
 /** Exactly what one upload sent, for the privacy centre. */
-export interface UploadRecord {
-  /** When the upload finished (local time; kept on the device, never sent). */
-  at: number;
-  url: string;
-  /** Bytes of the request body (compressed). */
-  bytes: number;
-  /** Bytes before compression. */
-  rawBytes: number;
-  /**
-   * The header as sent (model version, round id, update id, bits, tensor names, shapes, scales),
-   * or, for a secure round, what the client told the round (its index, the cohort, the bytes and
-   * computation of each phase).
-   */
-  header: UpdateHeader | SecureUploadRecord;
-  tensors: { name: string; shape: number[] }[];
-  normBeforeClip: number;
-  normAfterClip: number;
-  clipBound: number;
-  noiseSigma: number;
-  attempts: number;
-  httpStatus: number;
-}
-
-export type FederatedRoundStatus = 'uploaded' | 'skipped' | 'missed' | 'rejected';
-
-export interface FederatedRoundResult {
-  /** `skipped`: a gate said no; `missed`: the round could not be joined (network, round moved on); `rejected`: the server refused the update. */
-  status: FederatedRoundStatus;
-  reason?: string;
-  roundId?: number;
-  modelVersion?: string;
-  loss?: number;
-  upload?: UploadRecord;
-}
-
 /** Checkpoint name of the cached global model. */
 export const GLOBAL_MODEL_CHECKPOINT = 'federated-global';
 /** Meta key of the last upload record. */
@@ -402,7 +371,7 @@ async function uploadPlain(c: RoundContext, round: RoundConfig, update: NamedWei
         return { status: moved ? 'missed' : 'rejected', reason: lastReason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
       }
     }
-    if (attempt < attempts) await c.sleep(c.random() * Math.min(maxDelay, baseDelay * 2 ** (attempt - 1)), deps.signal);
+    if (attempt < attempts) await c.sleep(backoffDelay(attempt, baseDelay, maxDelay, c.random), deps.signal);
   }
   return { status: 'missed', reason: lastReason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
 }

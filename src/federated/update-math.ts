@@ -1,10 +1,11 @@
 /**
  * Arithmetic on model updates: lists of named float32 tensors in the model's `getWeights()`
- * order. Shared by the client (update = local − global, clipping, on-device noise) and the server.
+ * order: the device's update (local − global), clipping and on-device noise; the server uses
+ * `sizeOf` for the shapes it checks.
  */
 import type { NamedWeight } from '../model/contract.js';
 import { HearthError } from '../protocol/errors.js';
-import { gaussianSampler, type RandomSource } from './random.js';
+import { gaussianSampler, type RandomSource } from '../shared/random.js';
 
 /** What clipping did to an update, for the privacy centre and for metrics. */
 export interface ClipReport {
@@ -21,10 +22,7 @@ export function assertSameLayout(a: readonly NamedWeight[], b: readonly NamedWei
 }
 
 /** Describes the first difference between two layouts, or `undefined` when they agree. */
-export function layoutMismatch(
-  a: readonly { name: string; shape: readonly number[] }[],
-  b: readonly { name: string; shape: readonly number[] }[],
-): string | undefined {
+export function layoutMismatch(a: readonly { name: string; shape: readonly number[] }[], b: readonly { name: string; shape: readonly number[] }[]): string | undefined {
   if (a.length !== b.length) return `expected ${b.length} tensors, got ${a.length}`;
   for (let i = 0; i < a.length; i++) {
     const x = a[i] as { name: string; shape: readonly number[] };
@@ -101,10 +99,4 @@ export function addGaussianNoise(tensors: readonly { values: Float32Array }[], s
   if (!(sigma > 0) || !Number.isFinite(sigma)) throw new HearthError('invalid_argument', `noise sigma must be >= 0, got ${sigma}`);
   const normal = gaussianSampler(random);
   for (const { values } of tensors) for (let j = 0; j < values.length; j++) values[j] = (values[j] as number) + sigma * normal();
-}
-
-/** True when every value is finite. */
-export function allFinite(tensors: readonly { values: Float32Array }[]): boolean {
-  for (const { values } of tensors) for (let j = 0; j < values.length; j++) if (!Number.isFinite(values[j])) return false;
-  return true;
 }

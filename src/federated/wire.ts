@@ -13,8 +13,11 @@
  * The whole buffer is then gzipped (`CompressionStream`, in browsers, workers and Node ≥ 18).
  */
 import type { NamedWeight } from '../model/contract.js';
+import type { QuantizationBits, TensorHeader, UpdateHeader } from '../protocol/federated.js';
+
+export type { QuantizationBits, TensorHeader, UpdateHeader };
 import { HearthError } from '../protocol/errors.js';
-import { secureRandom, type RandomSource } from './random.js';
+import { secureRandom, type RandomSource } from '../shared/random.js';
 import { sizeOf } from './update-math.js';
 
 /** Bumped on any incompatible change of the layout above. */
@@ -28,8 +31,6 @@ const MAX_NAME_LENGTH = 256;
 /** A fresh random id per upload: the server refuses a second upload with the same id. */
 const UPDATE_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 const MODEL_VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-
-export type QuantizationBits = 8 | 16;
 
 /** Why a body could not be decoded. Servers map these to HTTP statuses. */
 export type WireErrorReason =
@@ -52,24 +53,6 @@ export class WireError extends HearthError {
     super('invalid_update', message);
     this.reason = reason;
   }
-}
-
-export interface TensorHeader {
-  name: string;
-  shape: number[];
-  /** Value of one quantization step; the decoded value is `q * scale`. */
-  scale: number;
-}
-
-/** Everything that travels besides the quantized values. No event, item, time or user data. */
-export interface UpdateHeader {
-  format: number;
-  modelVersion: string;
-  roundId: number;
-  /** Random per upload, for replay protection; not linked to the shopper. */
-  updateId: string;
-  bits: QuantizationBits;
-  tensors: TensorHeader[];
 }
 
 export interface EncodeOptions {

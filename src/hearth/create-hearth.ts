@@ -3,16 +3,16 @@
  * tracker and the forwarding of every other call to the runtime once it has started. Calls made
  * before that wait for it; tracked events wait in memory.
  */
-import { resolveOptions, type HearthOptions } from '../config.js';
+import { resolveOptions, type HearthOptions } from './config.js';
 import { HearthError, readPageData } from '../protocol/errors.js';
-import { createLogger, silentLogger, type Logger } from '../logger.js';
-import { browserWindow, globalPrivacyControl } from '../env.js';
+import { createLogger, silentLogger, type Logger } from '../shared/logger.js';
+import { browserWindow, globalPrivacyControl } from '../shared/env.js';
 import { validateCatalog } from '../store/catalog-validation.js';
 import type { TrainingProgress } from '../protocol/engine-types.js';
 import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from '../consent/consent.js';
 import { Tracker } from '../tracker/tracker.js';
 import { localStorageOf, pageExitStash } from '../tracker/page-exit-stash.js';
-import { randomId } from '../tracker/session.js';
+import { randomId } from '../shared/random-id.js';
 import { listOf } from '../tracker/array-like.js';
 import { validateEvent } from '../tracker/validate-event.js';
 import type { TrackEvent } from '../protocol/event-types.js';
@@ -114,7 +114,10 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     hidden = true;
     keep();
     // Once the write commits (if the page lives that long), the stash shrinks to what is left.
-    tracker.flush().then(() => hidden && keep(), () => undefined);
+    tracker.flush().then(
+      () => hidden && keep(),
+      () => undefined,
+    );
   };
   const onShow = (): void => {
     hidden = false;

@@ -10,12 +10,12 @@ import type { CatalogRefreshResult } from '../store/catalog-feed.js';
 import type { ExportedData, HearthStore } from '../store/types.js';
 import type { EngineClient, EngineClientConfig } from '../client/contract.js';
 import type { Recommendation } from '../protocol/engine-types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import { meaningOf, type StoredEvent } from '../protocol/event-types.js';
 import { CONSENT_META_KEY, isConsentState } from '../consent/consent.js';
 import { SESSION_META_KEY } from '../tracker/session.js';
 import { drainStashes, localStorageOf, STASH_PREFIX } from '../tracker/page-exit-stash.js';
-import { mergeEvents } from '../tracker/merge-events.js';
+import { mergeEvents } from '../protocol/merge-events.js';
 import { startAutocapture } from '../tracker/autocapture.js';
 import { bridgeDataLayer, mapDataLayerEntry } from '../tracker/data-layer.js';
 import { validateEvent } from '../tracker/validate-event.js';
@@ -37,7 +37,6 @@ export { STASH_PREFIX };
 
 /** Events of a memory-only store handed to the engine as `recent`. */
 export const MAX_RECENT = 200;
-
 
 function defaultIdle(win: (Window & typeof globalThis) | undefined): (fn: () => void) => () => void {
   return (fn) => {
@@ -77,9 +76,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
   let store = await parts.openStore(openOptions);
   /** Set by this page's `forget()`: the store object then lives in memory only. */
   let forgotten = false;
-  const [savedConsent, session] = await Promise.all([store.getMeta(CONSENT_META_KEY), store.getMeta(SESSION_META_KEY)]).catch(
-    () => [undefined, undefined] as const,
-  );
+  const [savedConsent, session] = await Promise.all([store.getMeta(CONSENT_META_KEY), store.getMeta(SESSION_META_KEY)]).catch(() => [undefined, undefined] as const);
   // The newer decision wins: one taken on this page before the store opened, or the stored one
   // (the tag may have started from an older synchronous copy of it).
   const pageDecision = consent.decisions().updatedAt;

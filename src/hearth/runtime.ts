@@ -7,14 +7,14 @@
  * loads it with `import()` from `hearth.runtime.js` next to itself, so the tag stays within its
  * 8 KB budget. Events tracked before the runtime arrives wait in memory.
  */
-import type { ResolvedOptions } from '../config.js';
+import type { ResolvedOptions } from './config.js';
 import type { Consent } from '../consent/consent.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import type { Tracker } from '../tracker/tracker.js';
 import type { TrackEvent } from '../protocol/event-types.js';
 import type { ExportedData } from '../store/types.js';
 import type { EngineInfo, IntentScore, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
-import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
+import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
 import type { TrainResult } from './types.js';
 
 /** What the core hands the runtime. */

@@ -5,7 +5,7 @@ import type { CatalogItem, ConsentState, ExportedData } from '../store/types.js'
 import type { ConsentMode, ConsentScope } from '../consent/consent.js';
 import type { StoredEvent, TrackEvent } from '../protocol/event-types.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../protocol/engine-types.js';
-import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
+import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
 
 export interface HearthConsent {
   /** The consent mode `init()` was given. */

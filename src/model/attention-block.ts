@@ -3,7 +3,7 @@
  * activations kept as `[batch * length, dims]` matrices.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ParameterSet } from './parameter-set.js';
+import { type ParameterSet } from './parameter-set.js';
 import { type Random, glorotValues } from './random.js';
 import { dense, fastMatMul, layerNorm, maybeDropout } from './tensor-ops.js';
 
@@ -131,7 +131,10 @@ export function applyBlockToSuffixes(p: BlockParams, x: tf.Tensor2D, prefix: Key
   const sharedLogits = tf.transpose(tf.reshape(tf.mul(tf.matMul(byHead, tf.transpose(prefixK, [0, 2, 1])), scale), [heads, variants, suffix, shared]), [1, 0, 2, 3]);
   const attention = tf.softmax(tf.concat([sharedLogits, ownLogits], 3));
   const [toShared, toOwn] = tf.split(attention, [shared, suffix], 3) as [tf.Tensor4D, tf.Tensor4D];
-  const fromShared = tf.transpose(tf.reshape(tf.matMul(tf.reshape(tf.transpose(toShared, [1, 0, 2, 3]), [heads, variants * suffix, shared]), prefixV), [heads, variants, suffix, headDims]), [1, 0, 2, 3]);
+  const fromShared = tf.transpose(
+    tf.reshape(tf.matMul(tf.reshape(tf.transpose(toShared, [1, 0, 2, 3]), [heads, variants * suffix, shared]), prefixV), [heads, variants, suffix, headDims]),
+    [1, 0, 2, 3],
+  );
   return finish(p, x, tf.add(fromShared, tf.matMul(toOwn, v)) as tf.Tensor4D, 0, false);
 }
 

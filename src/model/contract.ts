@@ -7,6 +7,9 @@ import type { ModelCheckpoint, NamedWeight } from '../protocol/checkpoint.js';
 
 export type { NamedWeight };
 import type { ItemNeighbours } from './item-neighbours.js';
+import type { IntentConfig, RecommenderConfig, RecommenderLoss } from '../protocol/model-config.js';
+
+export type { IntentConfig, RecommenderConfig, RecommenderLoss };
 
 /** One step of a shopper's history as the models see it. */
 export interface HistoryStep {
@@ -27,46 +30,6 @@ export interface ItemAttributes {
    * shopper's own activity. Absent for items the log never mentions.
    */
   popularity?: number;
-}
-
-/** See {@link RecommenderConfig.loss}. */
-export type RecommenderLoss = 'softmax' | 'sampled-softmax';
-
-export interface RecommenderConfig {
-  dims: number;
-  blocks: number;
-  heads: number;
-  maxLen: number;
-  dropout: number;
-  /** Buckets of the hashed attribute embeddings. */
-  attributeBuckets: number;
-  /**
-   * The training loss: `'softmax'` is the cross-entropy over every item (exact, best for full-catalogue
-   * ranking, cost grows with the catalogue); `'sampled-softmax'` draws `negatives` items per batch
-   * from the items' training frequency and subtracts log Q (Yi et al., RecSys 2019), which estimates
-   * the same loss at a fixed cost. {@link chooseLoss} picks one by catalogue size.
-   */
-  loss: RecommenderLoss;
-  /** Negatives per batch for `'sampled-softmax'` (shared by every position of the batch). */
-  negatives: number;
-  learningRate: number;
-  /**
-   * The share of the item-neighbour distribution in the served scores (0–1; see blend.ts), used
-   * when the model carries a neighbour table. `hearth-train` chooses it on a validation split.
-   */
-  neighbourWeight: number;
-}
-
-export interface IntentConfig {
-  dims: number;
-  heads: number;
-  maxLen: number;
-  dropout: number;
-  learningRate: number;
-  /** Hash buckets of item ids (the intent model has no per-item table). Default 2048. */
-  itemBuckets?: number;
-  /** Buckets of the hashed attribute embeddings (category, brand, price band). Default 512. */
-  attributeBuckets?: number;
 }
 
 export interface TrainOptions {
@@ -104,7 +67,6 @@ export interface OcclusionScores {
   /** The logit of item `item` (index into `itemIds`) with step `e` hidden. */
   logit(e: number, item: number): number;
 }
-
 
 export interface SequenceRecommender {
   readonly config: RecommenderConfig;

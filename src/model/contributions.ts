@@ -25,7 +25,12 @@ export interface Contributions {
  * const c = contributions(model, read, 8, (p) => topIndices(p, 10));
  * ```
  */
-export function contributions(model: SequenceRecommender, read: readonly HistoryStep[], count: number, pick: (probabilities: Float32Array, scored: ScoredItems) => readonly number[]): Contributions & { rows: readonly number[] } {
+export function contributions(
+  model: SequenceRecommender,
+  read: readonly HistoryStep[],
+  count: number,
+  pick: (probabilities: Float32Array, scored: ScoredItems) => readonly number[],
+): Contributions & { rows: readonly number[] } {
   const { scored, hidden } = model.scoreOcclusions(read, count);
   const probabilities = model.probabilities(read, scored);
   const rows = pick(probabilities, scored);

@@ -16,7 +16,7 @@ import { applyBlock, createBlockParams, MASKED, type BlockParams } from './atten
 import { resolveIntentConfig } from './defaults.js';
 import { ATTRIBUTE_SLOTS, EVENT_TYPE_ROWS, attributeBucket, eventTypeRow } from './item-vocabulary.js';
 import { ParameterSet } from './parameter-set.js';
-import { createRandom, glorotValues, hashString, normalValues, type Random } from './random.js';
+import { seededRandom, glorotValues, hashString, normalValues, type Random } from './random.js';
 import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
 import { embeddingLookup, fastMatMul, layerNorm, maybeDropout } from './tensor-ops.js';
 import { resolveTrainOptions, runEpochs } from './train-options.js';
@@ -68,7 +68,7 @@ export class AttentionIntentModel implements IntentModel {
   constructor(options: IntentModelOptions = {}) {
     this.config = resolveIntentConfig(options.config);
     this.seed = options.seed ?? 1;
-    this.random = createRandom(this.seed);
+    this.random = seededRandom(this.seed);
     const items = options.items ?? [];
     if (!Array.isArray(items)) throw new HearthError('invalid_argument', 'items must be an array');
     this.items = [];
@@ -83,7 +83,7 @@ export class AttentionIntentModel implements IntentModel {
       this.attributes.set(item.id, [attributeBucket('category', item.category, b), attributeBucket('brand', item.brand, b), attributeBucket('price', item.price, b)]);
     }
     const { dims, maxLen, itemBuckets, attributeBuckets } = this.config;
-    const init = createRandom(this.seed * 7919 + 29);
+    const init = seededRandom(this.seed * 7919 + 29);
     this.itemTable = this.params.add('intent/item_hash_embedding', [itemBuckets, dims], normalValues(init, itemBuckets * dims, 0.1));
     this.attributeTable = this.params.add('intent/attribute_embedding', [attributeBuckets, dims], normalValues(init, attributeBuckets * dims, 0.1));
     this.typeTable = this.params.add('intent/event_type_embedding', [EVENT_TYPE_ROWS, dims], normalValues(init, EVENT_TYPE_ROWS * dims, 0.1));
@@ -140,7 +140,10 @@ export class AttentionIntentModel implements IntentModel {
     const mask = tf.tensor4d(attentionMask(batch.rows, b, length, false, MASKED), [b, 1, length, length]);
     x = tf.mul(applyBlock(this.block, { x, batch: b, length, heads, mask, dropout, training }).x, keep);
     const h = layerNorm(x, this.finalGamma, this.finalBeta);
-    const padding = tf.tensor2d(Float32Array.from(keepValues, (k) => (k > 0 ? 0 : MASKED)), [b, length]);
+    const padding = tf.tensor2d(
+      Float32Array.from(keepValues, (k) => (k > 0 ? 0 : MASKED)),
+      [b, length],
+    );
     const pool = tf.softmax(tf.add(tf.reshape(tf.mul(fastMatMul(h, this.poolQuery), 1 / Math.sqrt(dims)), [b, length]), padding)) as tf.Tensor2D;
     const pooled = tf.reshape(fastMatMul(tf.reshape(pool, [b, 1, length]), tf.reshape(h, [b, length, dims])), [b, dims]) as tf.Tensor2D;
     return { logits: tf.add(fastMatMul(maybeDropout(pooled, dropout, training), this.headKernel), this.headBias), pool };
@@ -281,5 +284,9 @@ export function createIntentModel(options: IntentModelOptions = {}): IntentModel
  * ```
  */
 export function intentModelFromCheckpoint(checkpoint: ModelCheckpoint): IntentModel {
-  return restoreFromCheckpoint(checkpoint, { name: INTENT_CHECKPOINT_NAME, formatVersion: INTENT_FORMAT_VERSION, build: (parts) => new AttentionIntentModel({ ...parts, config: parts.config as Partial<IntentConfig> }) });
+  return restoreFromCheckpoint(checkpoint, {
+    name: INTENT_CHECKPOINT_NAME,
+    formatVersion: INTENT_FORMAT_VERSION,
+    build: (parts) => new AttentionIntentModel({ ...parts, config: parts.config as Partial<IntentConfig> }),
+  });
 }

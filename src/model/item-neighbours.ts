@@ -93,16 +93,23 @@ export class ItemNeighbours {
     for (let r = 0; r < rows; r++) {
       const row = pairs.get(r);
       // Ties broken by row, so that every run keeps the same neighbours.
-      const best = row ? [...row].filter(([id]) => id < rows).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, perItem) : [];
+      const best = row
+        ? [...row]
+            .filter(([id]) => id < rows)
+            .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+            .slice(0, perItem)
+        : [];
       kept.push(best);
       offsets[r + 1] = (offsets[r] as number) + best.length;
     }
     const ids = new Int32Array(offsets[rows] as number);
     const counts = new Float32Array(ids.length);
-    kept.forEach((best, r) => best.forEach(([id, c], j) => {
-      ids[(offsets[r] as number) + j] = id;
-      counts[(offsets[r] as number) + j] = c;
-    }));
+    kept.forEach((best, r) =>
+      best.forEach(([id, c], j) => {
+        ids[(offsets[r] as number) + j] = id;
+        counts[(offsets[r] as number) + j] = c;
+      }),
+    );
     return new ItemNeighbours({ offsets, ids, counts });
   }
 

@@ -9,9 +9,7 @@ import type { IntentModel, SequenceRecommender } from './contract.js';
 import { INTENT_CHECKPOINT_NAME, intentModelFromCheckpoint } from './intent-model.js';
 import { RECOMMENDER_CHECKPOINT_NAME, recommenderFromCheckpoint } from './sasrec-recommender.js';
 
-export type LoadedModel =
-  | { kind: 'recommender'; model: SequenceRecommender; checkpoint: ModelCheckpoint }
-  | { kind: 'intent'; model: IntentModel; checkpoint: ModelCheckpoint };
+export type LoadedModel = { kind: 'recommender'; model: SequenceRecommender; checkpoint: ModelCheckpoint } | { kind: 'intent'; model: IntentModel; checkpoint: ModelCheckpoint };
 
 /**
  * A model (or a checkpoint) as a model file: `model.json`, `weights.bin` and, with item

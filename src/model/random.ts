@@ -1,41 +1,18 @@
 /**
- * Seeded pseudo-random numbers, so that a model created with the same seed starts from the same
- * weights on every device and in every test (federated averaging assumes nothing about it, but
- * reproducible tests and benchmarks do).
+ * The models' random helpers (initialisation, shuffling, hashed buckets) over the shared
+ * generators of src/shared/random.ts.
  */
+import { gaussianSampler, type RandomSource } from '../shared/random.js';
 
-/** A uniform generator in [0, 1) (mulberry32: tiny, fast, good enough for initialisation and sampling). */
-export type Random = () => number;
+export { seededRandom } from '../shared/random.js';
 
-/**
- * @example
- * ```ts
- * const random = createRandom(42);
- * random(); // 0.6011...
- * ```
- */
-export function createRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A uniform generator in [0, 1). */
+export type Random = RandomSource;
 
-/** `n` normal samples with standard deviation `std` (Box–Muller). */
+/** `n` normal samples with standard deviation `std`. */
 export function normalValues(random: Random, n: number, std: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(random(), 1e-12);
-    const v = random();
-    const r = Math.sqrt(-2 * Math.log(u)) * std;
-    out[i] = r * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
-  }
-  return out;
+  const normal = gaussianSampler(random);
+  return Float32Array.from({ length: n }, () => normal() * std);
 }
 
 /** Glorot-uniform values for a `[fanIn, fanOut]` matrix. */

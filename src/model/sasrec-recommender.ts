@@ -21,7 +21,7 @@ import { NegativeSampler } from './negative-sampler.js';
 import { ItemNeighbours } from './item-neighbours.js';
 import { blendScores } from './blend.js';
 import { ParameterSet } from './parameter-set.js';
-import { createRandom, normalValues, type Random } from './random.js';
+import { seededRandom, normalValues, type Random } from './random.js';
 import { attentionMask, makeBatches, type PaddedBatch, type SequenceExample } from './sequence-examples.js';
 import { embeddingLookup, fastMatMul, layerNorm, maybeDropout, readInto, targetCrossEntropy } from './tensor-ops.js';
 import { resolveTrainOptions, runEpochs } from './train-options.js';
@@ -94,9 +94,9 @@ export class SasRecommender implements SequenceRecommender {
     this.seed = options.seed ?? 1;
     this.vocabulary = new ItemVocabulary(options.items, this.config.attributeBuckets);
     this.itemIds = this.vocabulary.itemIds;
-    this.random = createRandom(this.seed);
+    this.random = seededRandom(this.seed);
     const { dims, maxLen, attributeBuckets, blocks } = this.config;
-    const init = createRandom(this.seed * 7919 + 17);
+    const init = seededRandom(this.seed * 7919 + 17);
     // Small embeddings: the input multiplies them by sqrt(dims), the output dots them with a
     // LayerNormed state of norm ~sqrt(dims).
     this.itemTable = this.params.add('recommender/item_embedding', [this.vocabulary.size, dims], normalValues(init, this.vocabulary.size * dims, 0.1));
@@ -145,9 +145,19 @@ export class SasRecommender implements SequenceRecommender {
    * The forward pass over a left-padded batch: hidden states `[batch * length, dims]` and the last
    * block's attention `[batch, heads, length, length]`. Call inside `tf.tidy`.
    */
-  private encode(rows: Int32Array, types: Int32Array, batch: number, length: number, training: boolean, vectors?: tf.Tensor2D): { hidden: tf.Tensor2D; attention: tf.Tensor4D; input: tf.Tensor2D; keysValues: KeysValues[] } {
+  private encode(
+    rows: Int32Array,
+    types: Int32Array,
+    batch: number,
+    length: number,
+    training: boolean,
+    vectors?: tf.Tensor2D,
+  ): { hidden: tf.Tensor2D; attention: tf.Tensor4D; input: tf.Tensor2D; keysValues: KeysValues[] } {
     const { dims, maxLen, heads, dropout } = this.config;
-    const keep = tf.tensor2d(Float32Array.from(rows, (r) => (r > 0 ? 1 : 0)), [batch * length, 1]);
+    const keep = tf.tensor2d(
+      Float32Array.from(rows, (r) => (r > 0 ? 1 : 0)),
+      [batch * length, 1],
+    );
     const items = tf.mul(vectors ?? this.itemVectors(rows), Math.sqrt(dims));
     const withTypes = tf.add(items, embeddingLookup(this.typeTable, tf.tensor1d(types, 'int32')));
     // The newest event always sits at the last position, whatever the batch's length.
@@ -272,7 +282,10 @@ export class SasRecommender implements SequenceRecommender {
       const full = this.encode(rows, types, 1, length, false);
       const inputs = tf.slice(full.input, [shared, 0], [suffix, dims]);
       // One copy of the suffix per variant (concat: wasm's Tile kernel is several times slower).
-      let x = tf.concat(Array.from({ length: suffix }, () => inputs), 0);
+      let x = tf.concat(
+        Array.from({ length: suffix }, () => inputs),
+        0,
+      );
       const mask = tf.tensor4d(maskValues, [suffix, 1, suffix, suffix]);
       this.blocks.forEach((block, b) => {
         x = applyBlockToSuffixes(block, x, full.keysValues[b] as KeysValues, suffix, suffix, heads, mask);
@@ -461,7 +474,10 @@ export class SasRecommender implements SequenceRecommender {
       lookupRows.set(this.allRows, positions);
       const vectors = this.itemVectors(lookupRows);
       const { hidden } = this.encode(batch.rows, batch.types, batch.batch, batch.length, true, tf.slice(vectors, [0, 0], [positions, dims]));
-      const padding = tf.tensor2d(Float32Array.from({ length: size }, (_, i) => (i === 0 ? MASKED : 0)), [1, size]);
+      const padding = tf.tensor2d(
+        Float32Array.from({ length: size }, (_, i) => (i === 0 ? MASKED : 0)),
+        [1, size],
+      );
       const logits = tf.add(fastMatMul(hidden, tf.transpose(tf.slice(vectors, [positions, 0], [size, dims]))), padding);
       perPosition = targetCrossEntropy(logits as tf.Tensor2D, tf.tensor1d(batch.targets, 'int32'));
     }
@@ -626,7 +642,11 @@ export function createRecommender(options: RecommenderOptions): SequenceRecommen
  * ```
  */
 export function recommenderFromCheckpoint(checkpoint: ModelCheckpoint): SequenceRecommender {
-  const model = restoreFromCheckpoint(checkpoint, { name: RECOMMENDER_CHECKPOINT_NAME, formatVersion: RECOMMENDER_FORMAT_VERSION, build: (parts) => new SasRecommender({ ...parts, config: parts.config as Partial<RecommenderConfig> }) });
+  const model = restoreFromCheckpoint(checkpoint, {
+    name: RECOMMENDER_CHECKPOINT_NAME,
+    formatVersion: RECOMMENDER_FORMAT_VERSION,
+    build: (parts) => new SasRecommender({ ...parts, config: parts.config as Partial<RecommenderConfig> }),
+  });
   try {
     const neighbours = neighboursFromTables(checkpoint.tables);
     if (neighbours) model.setNeighbours(neighbours);

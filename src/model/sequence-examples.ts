@@ -39,7 +39,7 @@ export function makeBatches(examples: readonly SequenceExample[], batchSize: num
   // A stable sort keeps the shuffled order among examples of equal length.
   order.sort((a, b) => a.rows.length - b.rows.length);
   const batches: PaddedBatch[] = [];
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     // With a token budget, short examples travel in bigger batches (the per-step cost of the
     // optimizer and the embedding gradients is then shared by more positions).
     let end = Math.min(order.length, start + batchSize);
@@ -54,7 +54,7 @@ export function makeBatches(examples: readonly SequenceExample[], batchSize: num
     const types = new Int32Array(group.length * length);
     const targetWidth = perPositionTargets ? length : (group[0]?.targets.length ?? 0);
     const targets = new Int32Array(group.length * targetWidth);
-    const slots = group[0]?.attributes ? (group[0].attributes.length / Math.max(1, group[0].rows.length)) : 0;
+    const slots = group[0]?.attributes ? group[0].attributes.length / Math.max(1, group[0].rows.length) : 0;
     const attributes = slots > 0 ? new Int32Array(group.length * length * slots) : undefined;
     group.forEach((e, b) => {
       if (attributes && e.attributes) attributes.set(e.attributes, (b * length + (length - e.rows.length)) * slots);

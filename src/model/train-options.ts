@@ -31,11 +31,7 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
  * Runs `step` over every batch for every epoch, reporting progress, honouring the abort signal and
  * yielding a macrotask every `yieldEvery` batches. Returns the last epoch's mean loss.
  */
-export async function runEpochs<B>(
-  options: ResolvedTrainOptions,
-  makeEpochBatches: () => B[],
-  step: (batch: B) => Promise<number>,
-): Promise<number> {
+export async function runEpochs<B>(options: ResolvedTrainOptions, makeEpochBatches: () => B[], step: (batch: B) => Promise<number>): Promise<number> {
   let lastLoss = Number.NaN;
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     const batches = makeEpochBatches();

@@ -1,4 +1,4 @@
-import type { RecommenderConfig, IntentConfig } from '../model/contract.js';
+import type { RecommenderConfig, IntentConfig } from './model-config.js';
 import type { BackendName } from './engine-types.js';
 
 /** Engine options of `init({ engine })`. Owned by the engine; extend here. */

@@ -1,5 +1,5 @@
 import type { EventType } from './event-types.js';
-import type { CatalogItem } from '../store/types.js';
+import type { CatalogItem } from './catalog.js';
 
 /** Business rules applied to recommendations, over the catalog's attributes. */
 export interface RecommendFilter {

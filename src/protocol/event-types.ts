@@ -7,21 +7,12 @@
  * in the table and the embedding has room for `EVENT_TYPE_ROWS` rows, so no tensor shape, saved
  * checkpoint or federated update changes.
  */
-export const EVENT_TYPES = [
-  'page_view',
-  'view_item',
-  'view_item_list',
-  'select_item',
-  'add_to_cart',
-  'remove_from_cart',
-  'add_to_wishlist',
-  'begin_checkout',
-  'purchase',
-  'search',
-  'dwell',
-] as const;
+export const EVENT_TYPES = ['page_view', 'view_item', 'view_item_list', 'select_item', 'add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'begin_checkout', 'purchase', 'search', 'dwell'] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The longest id Hearth accepts (items, lists, transactions, the catalog's ids), in UTF-16 code units. */
+export const MAX_ID_LENGTH = 256;
 
 /** What one event type means to each part of Hearth. */
 export interface EventTypeMeaning {

@@ -182,7 +182,8 @@ function readTableEntries(value: unknown): { paths: string[]; entries: TableEntr
   for (const e of t.entries as unknown[]) {
     const entry = e as Record<string, unknown> | null;
     if (!entry || typeof entry.name !== 'string') invalid('a table has no name');
-    if (!Array.isArray(entry.shape) || entry.shape.length !== 1 || !Number.isSafeInteger(entry.shape[0]) || (entry.shape[0] as number) < 0) invalid(`table "${entry.name}" needs a one-dimensional shape`);
+    if (!Array.isArray(entry.shape) || entry.shape.length !== 1 || !Number.isSafeInteger(entry.shape[0]) || (entry.shape[0] as number) < 0)
+      invalid(`table "${entry.name}" needs a one-dimensional shape`);
     if (entry.dtype !== 'int32' && entry.dtype !== 'float32') invalid(`table "${entry.name}" must be int32 or float32`);
     const q = entry.quantization as Record<string, unknown> | undefined;
     if (q !== undefined && (q.dtype !== 'uint16' || q.scale !== 1 || q.min !== 0)) invalid(`table "${entry.name}" has an unsupported quantization`);
@@ -253,7 +254,13 @@ export function encodeModel(checkpoint: ModelCheckpoint, shardPath = 'weights.bi
 export function decodeModel(modelJson: unknown, weightData: Uint8Array, tableData?: Uint8Array): ModelCheckpoint {
   const json = parseModelJson(modelJson);
   const meta = hearthMetadata(json);
-  const checkpoint: ModelCheckpoint = { name: meta.name, formatVersion: meta.formatVersion, config: meta.config, weights: weightsFromBuffer(json, weightData), savedAt: typeof meta.savedAt === 'number' ? meta.savedAt : 0 };
+  const checkpoint: ModelCheckpoint = {
+    name: meta.name,
+    formatVersion: meta.formatVersion,
+    config: meta.config,
+    weights: weightsFromBuffer(json, weightData),
+    savedAt: typeof meta.savedAt === 'number' ? meta.savedAt : 0,
+  };
   if (meta.tables !== undefined && tableData !== undefined) checkpoint.tables = decodeTables(readTableEntries(meta.tables).entries, tableData);
   return checkpoint;
 }

@@ -4,6 +4,7 @@
  * is woken.
  */
 import { HearthError } from './errors.js';
+import { MAX_ID_LENGTH } from './event-types.js';
 import type { RecommendOptions } from './engine-types.js';
 
 export const MAX_K = 100;
@@ -32,7 +33,7 @@ export function checkK(k: unknown, fallback = 10, name = 'k'): number {
 }
 
 export function checkItemId(id: unknown, name = 'itemId'): string {
-  if (typeof id !== 'string' || id === '' || id.length > 256) fail(`${name} must be a non-empty string of at most 256 characters, got ${show(id)}`);
+  if (typeof id !== 'string' || id === '' || id.length > MAX_ID_LENGTH) fail(`${name} must be a non-empty string of at most ${MAX_ID_LENGTH} characters, got ${show(id)}`);
   return id;
 }
 

@@ -62,4 +62,3 @@ export function boostFactor(id: string, item: CatalogItem | undefined, boosts: r
   }
   return factor;
 }
-

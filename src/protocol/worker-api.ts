@@ -5,9 +5,9 @@
  * `{ name, message, stack }`; the name carries the Hearth error code (see `reviveError`).
  */
 import type { StoredEvent } from './event-types.js';
-import type { ConsentState } from '../store/types.js';
-import type { FederatedOptions } from '../federated/options.js';
-import type { FederatedRoundResult, UploadRecord } from '../federated/client.js';
+import type { ConsentState } from './consent.js';
+import type { FederatedOptions } from './federated.js';
+import type { FederatedRoundResult, UploadRecord } from './federated.js';
 import type { EngineOptions } from './engine-options.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from './engine-types.js';
 

@@ -2,7 +2,7 @@
  * Aggregation rules. Every update is one flat Float32Array (all tensors concatenated in the
  * model's order); the rules are pure functions so that they can be tested on their own.
  */
-import { gaussianSampler, type RandomSource } from '../federated/random.js';
+import { gaussianSampler, type RandomSource } from '../shared/random.js';
 
 export type AggregatorName = 'fedavg' | 'fedadam';
 export type RobustRule = 'none' | 'median' | 'trimmed-mean';

@@ -24,19 +24,7 @@ import { createServerMetrics } from './metrics.js';
 import { registerSecureRoutes } from './secure-routes.js';
 import { SecureRejection } from './secure-round.js';
 import { SECAGG_TOKEN_HEADER } from '../protocol/secure-aggregation-http.js';
-import {
-  ErrorReply,
-  Health,
-  ModelHeaders,
-  MODEL_VERSION_HEADER,
-  NoQuery,
-  RoundInfo,
-  RoundParams,
-  SITE_KEY_HEADER,
-  UploadAccepted,
-  UploadHeaders,
-  WeightsQuery,
-} from '../protocol/aggregation-http.js';
+import { ErrorReply, Health, ModelHeaders, MODEL_VERSION_HEADER, NoQuery, RoundInfo, RoundParams, SITE_KEY_HEADER, UploadAccepted, UploadHeaders, WeightsQuery } from '../protocol/aggregation-http.js';
 
 export { MODEL_VERSION_HEADER, SITE_KEY_HEADER };
 
@@ -190,9 +178,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     return reply.type(contentType).send(body);
   });
 
-  app.get('/v1/round', { schema: { querystring: NoQuery, response: { 200: RoundInfo } } }, async (_request, reply) =>
-    reply.header('cache-control', 'no-store').send(coordinator.roundInfo()),
-  );
+  app.get('/v1/round', { schema: { querystring: NoQuery, response: { 200: RoundInfo } } }, async (_request, reply) => reply.header('cache-control', 'no-store').send(coordinator.roundInfo()));
 
   app.get('/v1/model', { schema: { querystring: NoQuery, headers: ModelHeaders } }, async (request, reply) => {
     const model = coordinator.current();

@@ -8,24 +8,14 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { RdpAccountant, type AccountantEntry } from '../federated/accountant.js';
-import { secureRandom, type RandomSource } from '../federated/random.js';
+import { secureRandom, type RandomSource } from '../shared/random.js';
 import { manifestLayout, withManifest, type ModelJson } from '../protocol/model-file.js';
 import { decodeRawUpdate, maxRawBytes, WireError, type DecodedUpdate, type QuantizationBits } from '../federated/wire.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';
 import { gunzipExact } from './gunzip-exact.js';
 import { checkUpdateNorm } from './norm-bound.js';
 import { sizeOf } from '../federated/update-math.js';
-import {
-  clipFlat,
-  coordinateMedian,
-  fedAdamStep,
-  fedAvgStep,
-  noisyMean,
-  trimmedMean,
-  weightedMean,
-  type AggregatorName,
-  type RobustRule,
-} from './aggregate.js';
+import { clipFlat, coordinateMedian, fedAdamStep, fedAvgStep, noisyMean, trimmedMean, weightedMean, type AggregatorName, type RobustRule } from './aggregate.js';
 import type { AggregationStore, PersistedState } from './store.js';
 import { SecureRound, type SecureRoundHost, type SecureOptions } from './secure-round.js';
 
@@ -215,7 +205,16 @@ export class Coordinator {
     };
   }
 
-  status(): { roundId: number; modelVersion: string; status: PersistedState['status']; updates: number; roundsPublished: number; roundsAbandoned: number; epsilon: number | null; history: PersistedState['history'] } {
+  status(): {
+    roundId: number;
+    modelVersion: string;
+    status: PersistedState['status'];
+    updates: number;
+    roundsPublished: number;
+    roundsAbandoned: number;
+    epsilon: number | null;
+    history: PersistedState['history'];
+  } {
     return {
       roundId: this.state.roundId,
       modelVersion: this.state.modelVersion,
@@ -278,7 +277,12 @@ export class Coordinator {
     // coarser width's tolerance, which is still bounded by the clip and the layout alone.
     const bits = Math.min(this.options.bits, decoded.header.bits) as QuantizationBits;
     const { norm, allowed } = checkUpdateNorm({ clip: this.options.clip, clientNoise: this.options.clientNoise, bits, tensors: decoded.tensors });
-    if (!(norm <= allowed)) throw new UploadRejection(422, 'norm_exceeded', `update norm ${norm.toPrecision(6)} exceeds the bound ${this.options.clip} (tolerance for quantization and on-device noise: ${allowed.toPrecision(6)})`);
+    if (!(norm <= allowed))
+      throw new UploadRejection(
+        422,
+        'norm_exceeded',
+        `update norm ${norm.toPrecision(6)} exceeds the bound ${this.options.clip} (tolerance for quantization and on-device noise: ${allowed.toPrecision(6)})`,
+      );
     // Stored in canonical form (this server's gzip of the exact decoded bytes), whatever header
     // fields or deflate blocks the client used: what is kept is what was checked, and no larger.
     const canonical = new Uint8Array(gzipSync(raw));

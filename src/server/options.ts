@@ -2,7 +2,7 @@
 import type { AggregatorName, RobustRule } from './aggregate.js';
 import type { AggregationStore } from './store.js';
 import type { QuantizationBits } from '../federated/wire.js';
-import type { RandomSource } from '../federated/random.js';
+import type { RandomSource } from '../shared/random.js';
 import type { ModelJson } from '../protocol/model-file.js';
 
 export interface AggregationServerOptions {

@@ -296,7 +296,8 @@ export class SecureRound {
       const roster = this.phase.roster ?? [];
       if (!roster.includes(me)) throw new SecureRejection(403, 'not_in_roster', `client ${me} is not in this round's roster`);
       const n = roster.length;
-      if (upload.boxes.length !== n || upload.seedCommitments.length !== n || upload.keyCommitments.length !== n) throw new SecureRejection(400, 'malformed', `shares must hold exactly ${n} boxes and commitments`);
+      if (upload.boxes.length !== n || upload.seedCommitments.length !== n || upload.keyCommitments.length !== n)
+        throw new SecureRejection(400, 'malformed', `shares must hold exactly ${n} boxes and commitments`);
       for (const box of upload.boxes) decoded(box, BOX_BYTES, 'a box');
       for (const c of [...upload.seedCommitments, ...upload.keyCommitments, upload.seedCommitment, upload.keyCommitment]) decoded(c, DIGEST_BYTES, 'a commitment');
       await this.put('s', me, JSON.stringify(upload));

@@ -170,7 +170,10 @@ export async function createDiskStore(dataDir: string): Promise<AggregationStore
     async listUpdates(roundId) {
       try {
         const names = await readdir(roundDir(roundId));
-        return names.filter((n) => n.endsWith('.upd') && !n.startsWith('.')).map((n) => n.slice(0, -4)).sort();
+        return names
+          .filter((n) => n.endsWith('.upd') && !n.startsWith('.'))
+          .map((n) => n.slice(0, -4))
+          .sort();
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw error;

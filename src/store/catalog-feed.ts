@@ -1,7 +1,7 @@
 /**
  * Keeps the catalog in step with a JSON feed, downloading it only when its ETag changed.
  */
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
 import { validateCatalog } from './catalog-validation.js';
 import type { HearthStore } from './types.js';
 
@@ -36,12 +36,7 @@ function itemsOf(body: unknown): unknown {
  * if (result === 'updated') engine.catalogChanged();
  * ```
  */
-export async function refreshCatalogFromFeed(
-  store: HearthStore,
-  url: string,
-  fetchImpl?: typeof fetch,
-  logger: Logger = silentLogger,
-): Promise<CatalogRefreshResult> {
+export async function refreshCatalogFromFeed(store: HearthStore, url: string, fetchImpl?: typeof fetch, logger: Logger = silentLogger): Promise<CatalogRefreshResult> {
   try {
     // Read `fetch` at call time: importing this module must not touch globals.
     const doFetch = fetchImpl ?? fetch;
@@ -58,11 +53,7 @@ export async function refreshCatalogFromFeed(
     await store.setMeta(CATALOG_FEED_META_KEY, state);
     return 'updated';
   } catch (error) {
-    logger.warnOnce(
-      `catalog-feed-failed:${url}`,
-      `Could not refresh the catalog from ${url}; keeping the stored catalog. ${error instanceof Error ? error.message : String(error)}`,
-      error,
-    );
+    logger.warnOnce(`catalog-feed-failed:${url}`, `Could not refresh the catalog from ${url}; keeping the stored catalog. ${error instanceof Error ? error.message : String(error)}`, error);
     return 'failed';
   }
 }

@@ -3,9 +3,9 @@
  */
 import { HearthError, describeValue } from '../protocol/errors.js';
 import type { CatalogItem } from './types.js';
+import { MAX_ID_LENGTH } from '../protocol/event-types.js';
 
 /** Longest accepted item id, in UTF-16 code units. */
-export const MAX_ITEM_ID_LENGTH = 256;
 
 const describe = describeValue;
 
@@ -44,7 +44,7 @@ export function validateCatalog(input: unknown): CatalogItem[] {
     const raw = entry as Record<string, unknown>;
     const id = raw.id;
     if (typeof id !== 'string' || id === '') fail(index, undefined, `id must be a non-empty string, got ${describe(id)}`);
-    if (id.length > MAX_ITEM_ID_LENGTH) fail(index, id, `id must be at most ${MAX_ITEM_ID_LENGTH} characters, got ${id.length}`);
+    if (id.length > MAX_ID_LENGTH) fail(index, id, `id must be at most ${MAX_ID_LENGTH} characters, got ${id.length}`);
     if (seen.has(id)) fail(index, id, 'duplicate id; every item id must be unique');
     seen.add(id);
     if (typeof raw.title !== 'string') fail(index, id, `title must be a string, got ${describe(raw.title)}`);

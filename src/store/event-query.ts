@@ -4,7 +4,7 @@
 import { assert } from '../protocol/errors.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import { itemIdsOf } from './schema.js';
-import { randomId } from '../tracker/session.js';
+import { randomId } from '../shared/random-id.js';
 import type { EventQuery } from './types.js';
 
 /** Orders events oldest first; equal times keep their insertion (key) order. */
@@ -24,11 +24,7 @@ export function matchesQuery(event: StoredEvent, query: EventQuery): boolean {
 export function assertValidQuery(query: EventQuery): void {
   const { since, limit, session, itemId } = query;
   assert(since === undefined || Number.isFinite(since), 'invalid_argument', () => `readEvents: since must be a finite number of ms, got ${String(since)}`);
-  assert(
-    limit === undefined || (Number.isInteger(limit) && limit >= 0),
-    'invalid_argument',
-    () => `readEvents: limit must be an integer ≥ 0, got ${String(limit)}`,
-  );
+  assert(limit === undefined || (Number.isInteger(limit) && limit >= 0), 'invalid_argument', () => `readEvents: limit must be an integer ≥ 0, got ${String(limit)}`);
   assert(session === undefined || typeof session === 'string', 'invalid_argument', () => 'readEvents: session must be a string');
   assert(itemId === undefined || typeof itemId === 'string', 'invalid_argument', () => 'readEvents: itemId must be a string');
 }

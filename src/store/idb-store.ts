@@ -8,7 +8,7 @@
  * other is not blocked) and reopens lazily on next use; if it cannot, it carries on in memory.
  */
 import { HearthError } from '../protocol/errors.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
 import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';
@@ -151,11 +151,7 @@ export class IdbStore implements HearthStore {
   private fallBack(reason: unknown): MemoryStore {
     if (!this.fallback) {
       this.fallback = new MemoryStore({ retention: this.options.retention, logger: this.logger });
-      this.logger.warnOnce(
-        'storage-unavailable',
-        'IndexedDB became unavailable; Hearth keeps working in memory for the rest of this page.',
-        reason,
-      );
+      this.logger.warnOnce('storage-unavailable', 'IndexedDB became unavailable; Hearth keeps working in memory for the rest of this page.', reason);
     }
     return this.fallback;
   }
@@ -517,9 +513,7 @@ export class IdbStore implements HearthStore {
     this.db = undefined;
     if (pending) (await pending)?.close();
     try {
-      await deleteDatabase(this.options.factory, this.options.name, () =>
-        this.logger.debug('Deleting the database: waiting for other tabs to close their connections.'),
-      );
+      await deleteDatabase(this.options.factory, this.options.name, () => this.logger.debug('Deleting the database: waiting for other tabs to close their connections.'));
     } catch (error) {
       throw new HearthError('storage_unavailable', `Could not delete the database "${this.options.name}": ${String(error)}`, {
         cause: error,

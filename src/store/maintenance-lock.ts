@@ -1,5 +1,5 @@
 /**
- * Only one tab (or worker) at a time runs maintenance (retention, catalog refresh, training).
+ * Only one tab at a time runs maintenance (retention, catalog refresh).
  *
  * With Web Locks, `navigator.locks.request(name, { ifAvailable: true })` gives the lock to exactly
  * one context, and the browser frees it when that context dies.
@@ -57,9 +57,7 @@ function defaultStorage(): LeaseStorage | undefined {
 }
 
 function randomOwner(): string {
-  return typeof crypto !== 'undefined' && 'randomUUID' in crypto
-    ? crypto.randomUUID()
-    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  return typeof crypto !== 'undefined' && 'randomUUID' in crypto ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
 /**
@@ -71,11 +69,7 @@ function randomOwner(): string {
  * await withMaintenanceLock('hearth-maintenance', () => store.enforceRetention(policy), { store });
  * ```
  */
-export async function withMaintenanceLock<T>(
-  name: string,
-  fn: () => Promise<T> | T,
-  options: MaintenanceLockOptions = {},
-): Promise<T | undefined> {
+export async function withMaintenanceLock<T>(name: string, fn: () => Promise<T> | T, options: MaintenanceLockOptions = {}): Promise<T | undefined> {
   const locks = options.locks === null ? undefined : (options.locks ?? defaultLocks());
   if (locks) {
     return locks.request<T | undefined>(name, { ifAvailable: true }, async (lock) => (lock ? await fn() : undefined));
@@ -120,13 +114,7 @@ function readLease(storage: LeaseStorage, key: string): StorageLease | undefined
   }
 }
 
-async function takeStorageLease(
-  storage: LeaseStorage,
-  key: string,
-  owner: string,
-  leaseMs: number,
-  now: () => number,
-): Promise<boolean> {
+async function takeStorageLease(storage: LeaseStorage, key: string, owner: string, leaseMs: number, now: () => number): Promise<boolean> {
   const held = readLease(storage, key);
   if (held && held.owner !== owner && held.expiresAt > now()) return false;
   try {

@@ -4,7 +4,7 @@
  * the same contract for the page's life and forgets everything when the page closes.
  */
 import { HearthError } from '../protocol/errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import { validateCatalog } from './catalog-validation.js';
 import { checkpointProblem, compactCheckpoint, parameterCount } from './checkpoint-check.js';

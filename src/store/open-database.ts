@@ -36,10 +36,7 @@ export function openDatabase(factory: IDBFactory, name: string, options: OpenDat
       if (db) resolve(wrap(db) as unknown as HearthDB);
       else reject(error);
     };
-    const overallTimer = setTimeout(
-      () => finish(new DOMException(`Opening "${name}" took longer than ${options.openTimeoutMs} ms`, 'TimeoutError')),
-      options.openTimeoutMs,
-    );
+    const overallTimer = setTimeout(() => finish(new DOMException(`Opening "${name}" took longer than ${options.openTimeoutMs} ms`, 'TimeoutError')), options.openTimeoutMs);
     let request: IDBOpenDBRequest;
     try {
       request = factory.open(name, DB_VERSION);
@@ -60,10 +57,7 @@ export function openDatabase(factory: IDBFactory, name: string, options: OpenDat
     };
     request.onblocked = () => {
       options.onBlocked?.();
-      blockedTimer ??= setTimeout(
-        () => finish(new DOMException(`Opening "${name}" is blocked by another tab`, 'TimeoutError')),
-        options.blockedTimeoutMs,
-      );
+      blockedTimer ??= setTimeout(() => finish(new DOMException(`Opening "${name}" is blocked by another tab`, 'TimeoutError')), options.blockedTimeoutMs);
     };
     request.onsuccess = () => finish(undefined, request.result);
     request.onerror = (event) => {

@@ -1,7 +1,7 @@
 /**
  * `openStore()`: the one way Hearth gets a store, in the page or in the engine worker.
  */
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import { IdbStore, type VersionChange } from './idb-store.js';
 import { MemoryStore } from './memory-store.js';
 import { openDatabase } from './open-database.js';

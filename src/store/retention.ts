@@ -21,11 +21,7 @@ export const DEFAULT_RETENTION: Readonly<RetentionPolicy> = /* @__PURE__ */ Obje
 
 /** Throws `invalid_options` for a policy that cannot be applied. */
 export function assertValidRetention(policy: RetentionPolicy): void {
-  assert(
-    Number.isInteger(policy.maxEvents) && policy.maxEvents >= 0,
-    'invalid_options',
-    () => `retention.maxEvents must be an integer ≥ 0, got ${String(policy.maxEvents)}`,
-  );
+  assert(Number.isInteger(policy.maxEvents) && policy.maxEvents >= 0, 'invalid_options', () => `retention.maxEvents must be an integer ≥ 0, got ${String(policy.maxEvents)}`);
   assert(
     typeof policy.maxAgeDays === 'number' && policy.maxAgeDays > 0 && !Number.isNaN(policy.maxAgeDays),
     'invalid_options',

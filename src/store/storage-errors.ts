@@ -9,11 +9,7 @@ function nameOf(error: unknown): string | undefined {
 /** The browser is out of storage for this origin (Firefox's legacy name and code 22 included). */
 export function isQuotaError(error: unknown): boolean {
   const name = nameOf(error);
-  return (
-    name === 'QuotaExceededError' ||
-    name === 'NS_ERROR_DOM_QUOTA_REACHED' ||
-    (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 22)
-  );
+  return name === 'QuotaExceededError' || name === 'NS_ERROR_DOM_QUOTA_REACHED' || (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 22);
 }
 
 /** The connection was closed under us (another tab upgraded or deleted the database). */

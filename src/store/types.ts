@@ -2,18 +2,9 @@
 import type { ModelCheckpoint } from '../protocol/checkpoint.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import type { CatalogItem } from '../protocol/catalog.js';
+import type { ConsentState } from '../protocol/consent.js';
 
-export type { ModelCheckpoint, CatalogItem };
-
-/** The two consent scopes. `null` means the shopper has not decided. */
-export interface ConsentState {
-  /** Learn from behaviour on this device and personalise this device. */
-  personalise: boolean | null;
-  /** Send clipped, noised model updates to improve the shop's shared model. */
-  contribute: boolean | null;
-  /** When the shopper last decided, ms since the epoch. */
-  updatedAt: number | null;
-}
+export type { ModelCheckpoint, CatalogItem, ConsentState };
 
 export interface EventQuery {
   /** Only events at or after this time (ms). */

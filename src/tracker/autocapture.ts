@@ -19,9 +19,9 @@
  * One delegated listener per kind of DOM event, a MutationObserver for items added later. Nothing
  * here throws into the page: what cannot be read is skipped.
  */
-import type { Logger } from '../logger.js';
-import type { AutocaptureOptions } from '../config.js';
-import type { EventItem, EventType, TrackEvent } from '../protocol/event-types.js';
+import type { Logger } from '../shared/logger.js';
+import type { AutocaptureOptions } from '../hearth/config.js';
+import { MAX_ID_LENGTH, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
 export const ACTION_TYPES = ['add_to_cart', 'remove_from_cart', 'add_to_wishlist', 'begin_checkout', 'purchase'] as const;
 /** How long an item must stay at least half visible to count as seen. */
@@ -70,7 +70,7 @@ function numberAttr(sources: readonly (AttributeSource | null | undefined)[], na
  */
 export function itemFromAttributes(id: string | null | undefined, sources: readonly (AttributeSource | null | undefined)[]): EventItem | undefined {
   const itemId = id?.trim();
-  if (!itemId || itemId.length > 256) return undefined;
+  if (!itemId || itemId.length > MAX_ID_LENGTH) return undefined;
   const item: EventItem = { item_id: itemId };
   const price = numberAttr(sources, 'data-hearth-price', false);
   const quantity = numberAttr(sources, 'data-hearth-quantity', true);
@@ -173,11 +173,10 @@ export function startAutocapture(win: Window & typeof globalThis, parts: Require
     target.addEventListener(type, handler, { capture, passive: true });
     stops.push(() => target.removeEventListener(type, handler, { capture }));
   };
-  const closest = (target: EventTarget | null, selector: string): Element | null =>
-    target && typeof (target as Element).closest === 'function' ? (target as Element).closest(selector) : null;
+  const closest = (target: EventTarget | null, selector: string): Element | null => (target && typeof (target as Element).closest === 'function' ? (target as Element).closest(selector) : null);
   const listOf = (el: Element): string | undefined => {
     const list = el.closest('[data-hearth-list]')?.getAttribute('data-hearth-list')?.trim();
-    return list && list.length <= 256 ? list : undefined;
+    return list && list.length <= MAX_ID_LENGTH ? list : undefined;
   };
   const itemOf = (el: Element, extra: Element | null = null): EventItem | undefined => {
     const item = itemFromAttributes(el.getAttribute(ITEM), [extra, el]);
@@ -188,8 +187,7 @@ export function startAutocapture(win: Window & typeof globalThis, parts: Require
 
   // Product page: view_item, then dwell while visible.
   let product: { id: string; el: Element; clock: DwellClock } | undefined;
-  const productElement = (): Element | null =>
-    doc.body?.hasAttribute('data-hearth-page-item') ? doc.body : doc.querySelector('[data-hearth-product]');
+  const productElement = (): Element | null => (doc.body?.hasAttribute('data-hearth-page-item') ? doc.body : doc.querySelector('[data-hearth-product]'));
   const productId = (el: Element): string | null => el.getAttribute('data-hearth-page-item') ?? el.getAttribute('data-hearth-product');
   const productItem = (el: Element): EventItem | undefined => itemFromAttributes(productId(el), [el]);
   const endDwell = (): void => {
@@ -252,10 +250,7 @@ export function startAutocapture(win: Window & typeof globalThis, parts: Require
   }
 
   // Impressions.
-  const observer =
-    parts.impressions && typeof win.IntersectionObserver === 'function'
-      ? createImpressions(win, (items) => emit({ type: 'view_item_list', items }), itemOf, safe)
-      : undefined;
+  const observer = parts.impressions && typeof win.IntersectionObserver === 'function' ? createImpressions(win, (items) => emit({ type: 'view_item_list', items }), itemOf, safe) : undefined;
   if (observer) {
     doc.querySelectorAll(SELECTOR_ITEM).forEach((el) => observer.observe(el));
     stops.push(() => observer.stop());
@@ -336,7 +331,7 @@ function createImpressions(
 ): Impressions {
   const timers = new Map<Element, ReturnType<typeof setTimeout>>();
   const seen = new WeakSet<Element>();
-  let batch: EventItem[] = [];
+  const batch: EventItem[] = [];
   let batchTimer: ReturnType<typeof setTimeout> | undefined;
   const sendBatch = (): void => {
     if (batchTimer !== undefined) clearTimeout(batchTimer);

@@ -12,9 +12,8 @@
  * event that is still invalid is skipped. Nothing here throws, and the original `push` keeps its
  * behaviour and return value.
  */
-import type { Logger } from '../logger.js';
-import { meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
-
+import type { Logger } from '../shared/logger.js';
+import { MAX_ID_LENGTH, meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
 const WRAPPED = '__hearthWrapped';
 
@@ -36,7 +35,7 @@ function toText(value: unknown, max: number): string | undefined {
 function mapItem(raw: unknown): EventItem | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const source = raw as Params;
-  const id = toText(source.item_id ?? source.id, 256);
+  const id = toText(source.item_id ?? source.id, MAX_ID_LENGTH);
   if (!id) return undefined;
   const item: EventItem = { item_id: id };
   const name = toText(source.item_name ?? source.name, 200);
@@ -44,7 +43,7 @@ function mapItem(raw: unknown): EventItem | undefined {
   const quantity = toNumber(source.quantity, true);
   const category = toText(source.item_category ?? source.category, 200);
   const brand = toText(source.item_brand ?? source.brand, 200);
-  const list = toText(source.item_list_id, 256);
+  const list = toText(source.item_list_id, MAX_ID_LENGTH);
   const index = toNumber(source.index, true);
   if (name) item.item_name = name;
   if (price !== undefined) item.price = price;
@@ -57,10 +56,7 @@ function mapItem(raw: unknown): EventItem | undefined {
 }
 
 function isArgumentsLike(entry: unknown): entry is ArrayLike<unknown> {
-  return (
-    Array.isArray(entry) ||
-    (typeof entry === 'object' && entry !== null && Object.prototype.toString.call(entry) === '[object Arguments]')
-  );
+  return Array.isArray(entry) || (typeof entry === 'object' && entry !== null && Object.prototype.toString.call(entry) === '[object Arguments]');
 }
 
 /**
@@ -91,15 +87,18 @@ export function mapDataLayerEntry(entry: unknown): TrackEvent | undefined {
   const p: Params = typeof params === 'object' && params !== null ? (params as Params) : {};
   const event: TrackEvent = { type: name as EventType };
   if (Array.isArray(p.items)) {
-    const items = p.items.slice(0, 200).map(mapItem).filter((item): item is EventItem => item !== undefined);
-    const list = toText(p.item_list_id, 256);
+    const items = p.items
+      .slice(0, 200)
+      .map(mapItem)
+      .filter((item): item is EventItem => item !== undefined);
+    const list = toText(p.item_list_id, MAX_ID_LENGTH);
     if (list) for (const item of items) item.item_list_id ??= list;
     if (items.length) event.items = items;
   }
   const term = toText(p.search_term, 200);
   const value = toNumber(p.value, false);
   const currency = toText(p.currency, 3);
-  const transaction = toText(p.transaction_id, 256);
+  const transaction = toText(p.transaction_id, MAX_ID_LENGTH);
   if (term) event.search_term = term;
   if (value !== undefined) event.value = value;
   if (currency && /^[A-Za-z]{3}$/.test(currency)) event.currency = currency.toUpperCase();

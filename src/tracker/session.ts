@@ -2,6 +2,7 @@
  * Sessions: a random, local-only id that changes after `timeoutMs` without an event. The state
  * lives in the store's meta (written with each flush) so that a reload continues the session.
  */
+import { randomId } from '../shared/random-id.js';
 
 /** Meta key of the session state. */
 export const SESSION_META_KEY = 'tracker.session';
@@ -11,17 +12,6 @@ export interface SessionState {
   id: string;
   /** Time of the last event of the session (ms since the epoch). */
   lastEventAt: number;
-}
-
-/** A random id that means nothing outside this device (no fingerprinting input). */
-export function randomId(): string {
-  const c = typeof crypto === 'undefined' ? undefined : crypto;
-  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
-  if (c && typeof c.getRandomValues === 'function') {
-    const bytes = c.getRandomValues(new Uint8Array(16));
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-  }
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
 /** True when `value` looks like a stored session state. */

@@ -13,12 +13,13 @@
  * memory only (at most {@link MAX_HELD} of them) and replayed by {@link Tracker.releaseHeld} once
  * consent is granted — after it is checked again.
  */
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 import type { HearthStore } from '../store/types.js';
 import type { EventItem, StoredEvent, TrackEvent } from '../protocol/event-types.js';
 import { validateEvent } from './validate-event.js';
-import { SESSION_META_KEY, SessionClock, randomId } from './session.js';
-import { backoffDelay } from './backoff.js';
+import { SESSION_META_KEY, SessionClock } from './session.js';
+import { randomId } from '../shared/random-id.js';
+import { backoffDelay } from '../shared/backoff.js';
 
 /** Events kept in memory without consent, for replay on grant (oldest dropped first). */
 export const MAX_HELD = 1_000;

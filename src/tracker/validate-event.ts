@@ -16,28 +16,16 @@
  * that Hearth does not use.
  */
 import { HearthError, describeValue, readPageData } from '../protocol/errors.js';
-import { EVENT_TYPES, meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
+import { EVENT_TYPES, MAX_ID_LENGTH, meaningOf, type EventItem, type EventType, type TrackEvent } from '../protocol/event-types.js';
 
 export const MAX_ITEMS = 200;
-export const MAX_ID_LENGTH = 256;
 export const MAX_TEXT_LENGTH = 200;
 export const MAX_PATH_LENGTH = 2_048;
 export const MAX_QUANTITY = 1_000_000;
 export const MAX_DURATION_MS = 86_400_000;
 
-
 const TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
-const EVENT_FIELDS = [
-  'type',
-  'items',
-  'search_term',
-  'duration_ms',
-  'value',
-  'currency',
-  'transaction_id',
-  'page_path',
-  'timestamp',
-] as const;
+const EVENT_FIELDS = ['type', 'items', 'search_term', 'duration_ms', 'value', 'currency', 'transaction_id', 'page_path', 'timestamp'] as const;
 const EVENT_FIELD_SET: ReadonlySet<string> = new Set(EVENT_FIELDS);
 
 const describe = describeValue;

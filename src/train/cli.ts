@@ -6,7 +6,7 @@
  * same validation split (each shopper's last interaction). Built to dist/cli/train.js;
  * `npm run train -- …` runs it from source.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -14,7 +14,7 @@ import type { HistoryStep, ItemAttributes, RecommenderConfig, RecommenderLoss } 
 import { createIntentModel } from '../model/intent-model.js';
 import { HearthError, errorCodeOf } from '../protocol/errors.js';
 import { chooseLoss } from '../model/defaults.js';
-import { itemPopularity, parseEventCsv, parseUserItemLines, type InteractionLog } from './interaction-log.js';
+import { itemPopularity, readEventCsv, readUserItemLines, type InteractionLog } from './interaction-log.js';
 import { ItemNeighbours } from '../model/item-neighbours.js';
 import { saveModelArtifacts } from '../model/model-artifacts.js';
 import type { ModelFile } from '../protocol/model-file.js';
@@ -104,7 +104,8 @@ function readOptions(args: string[]): CliOptions | null {
     const raw = values[name];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (typeof raw !== 'string' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number ≥ 0, got "${String(raw)}"`);
+    if (typeof raw !== 'string' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
+      throw new UsageError(`--${name} must be a ${integer ? 'whole ' : ''}number ≥ 0, got "${String(raw)}"`);
     return n;
   };
   const { input, out } = values;
@@ -254,15 +255,18 @@ async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const text = readText(options.input, 'input file');
-  const log = options.format === 'csv' ? parseEventCsv(text) : parseUserItemLines(text);
+  if (!existsSync(options.input)) throw new UsageError(`input file ${options.input} does not exist`);
+  const input = createReadStream(options.input);
+  const log = options.format === 'csv' ? await readEventCsv(input) : await readUserItemLines(input);
   if (log.lines === 0) throw new HearthError('invalid_argument', `${options.input} has no interactions`);
   const catalog = options.catalog ? readCatalog(options.catalog) : [];
   const items = vocabulary(log, catalog);
   const config: Partial<RecommenderConfig> = { ...options.config, loss: options.loss === 'auto' ? chooseLoss(items.length) : options.loss };
   const backend = await setupNodeRuntime(options.backend);
   const { train, validation } = validationSplit(log.histories.values(), options.format === 'lines');
-  console.log(`hearth-train: ${log.lines} interactions, ${log.histories.size} users, ${items.length} items (${catalog.length} from the catalog); ${validation.length} users hold out their last item for validation; backend ${backend}, ${options.threads} threads`);
+  console.log(
+    `hearth-train: ${log.lines} interactions, ${log.histories.size} users, ${items.length} items (${catalog.length} from the catalog); ${validation.length} users hold out their last item for validation; backend ${backend}, ${options.threads} threads`,
+  );
   console.log(`hearth-train: model ${JSON.stringify(config)}`);
 
   const started = performance.now();
@@ -287,7 +291,13 @@ async function main(args: string[]): Promise<number> {
   if (options.neighbours > 0) {
     // The weight was chosen with neighbours counted on the training part; the shipped table counts
     // the whole log, held-out interactions included.
-    model.setNeighbours(ItemNeighbours.count([...log.histories.values()].map((h) => model.rowsOf(h.map((s) => s.itemId))), items.length + 1, options.neighbours));
+    model.setNeighbours(
+      ItemNeighbours.count(
+        [...log.histories.values()].map((h) => model.rowsOf(h.map((s) => s.itemId))),
+        items.length + 1,
+        options.neighbours,
+      ),
+    );
   }
   const curve = fit.curve.map((p) => `${p.seconds.toFixed(0)} s → ${Number.isNaN(p.ndcg) ? '-' : p.ndcg.toFixed(4)}`).join(', ');
   if (curve) console.log(`hearth-train: validation curve (time → NDCG@10): ${curve}`);
@@ -301,7 +311,9 @@ async function main(args: string[]): Promise<number> {
     `hearth-train: ${fit.epochs} epochs in ${fit.trainSeconds.toFixed(1)} s (best ${fit.bestEpoch}, stopped by ${fit.stoppedBy}), ${fit.positionsPerSecond.toFixed(0)} positions/s on ${fit.threads} cores, ${parameters} parameters` +
       (v ? `; validation NDCG@10 ${v.blended.ndcg.toFixed(4)} with neighbour weight ${v.neighbourWeight} (Transformer alone ${v.model.ndcg.toFixed(4)})` : ''),
   );
-  console.log(`hearth-train: wrote ${join(out, 'model.json')}, weights.bin (${(artifacts.weightData.byteLength / 1e6).toFixed(1)} MB)${artifacts.tableData ? ` and neighbours.bin (${(artifacts.tableData.byteLength / 1e6).toFixed(1)} MB)` : ''}`);
+  console.log(
+    `hearth-train: wrote ${join(out, 'model.json')}, weights.bin (${(artifacts.weightData.byteLength / 1e6).toFixed(1)} MB)${artifacts.tableData ? ` and neighbours.bin (${(artifacts.tableData.byteLength / 1e6).toFixed(1)} MB)` : ''}`,
+  );
   if (options.intent) await trainIntent(log, items, options, out, options.minutes > 0 ? started + options.minutes * 60_000 : Number.POSITIVE_INFINITY);
   return 0;
 }

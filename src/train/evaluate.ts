@@ -84,7 +84,10 @@ export function blendedRanks(model: SequenceRecommender, cases: readonly Ranking
     let total = 0;
     if (table && neighbourScores) {
       // The steps the model reads: known items, the newest maxLen (as `probabilities()` does).
-      const rows = c.history.map((s) => (index.get(s.itemId) ?? -1) + 1).filter((r) => r > 0).slice(-model.config.maxLen);
+      const rows = c.history
+        .map((s) => (index.get(s.itemId) ?? -1) + 1)
+        .filter((r) => r > 0)
+        .slice(-model.config.maxLen);
       total = table.score(rows, neighbourScores);
     }
     const excluded = c.excludeHistory ? new Set(c.history.map((s) => index.get(s.itemId) ?? -1)) : null;

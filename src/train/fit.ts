@@ -74,7 +74,10 @@ function subset<T>(cases: readonly T[], limit: number, seed: number): T[] {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return { c, key: state };
   });
-  return keyed.sort((a, b) => a.key - b.key).slice(0, limit).map((x) => x.c);
+  return keyed
+    .sort((a, b) => a.key - b.key)
+    .slice(0, limit)
+    .map((x) => x.c);
 }
 
 /**
@@ -133,7 +136,9 @@ export async function fitRecommender(options: FitOptions): Promise<FitResult> {
       const seconds = (performance.now() - started) / 1000;
       curve.push({ epoch, seconds, loss: result.loss, ndcg });
       const rate = result.positions / ((evalStart - epochStart) / 1000);
-      log(`epoch ${epoch}${result.stopped ? ' (partial)' : ''}: ${seconds.toFixed(0)} s, loss ${result.loss.toFixed(4)}, ${rate.toFixed(0)} positions/s on ${trainer.threadCount} threads, validation NDCG@${k} ${ndcg.toFixed(4)}`);
+      log(
+        `epoch ${epoch}${result.stopped ? ' (partial)' : ''}: ${seconds.toFixed(0)} s, loss ${result.loss.toFixed(4)}, ${rate.toFixed(0)} positions/s on ${trainer.threadCount} threads, validation NDCG@${k} ${ndcg.toFixed(4)}`,
+      );
       if (!(ndcg <= best.ndcg)) best = { ndcg, epoch, weights: await trainer.weights() };
       if (result.stopped) {
         stoppedBy = 'budget';
@@ -167,7 +172,17 @@ export async function fitRecommender(options: FitOptions): Promise<FitResult> {
       }
     }
     const trainSeconds = trainMs / 1000;
-    return { model, curve, epochs: curve.length, bestEpoch: best.epoch, stoppedBy, trainSeconds, positionsPerSecond: positions / Math.max(1e-3, trainSeconds), threads: trainer.threadCount, validation };
+    return {
+      model,
+      curve,
+      epochs: curve.length,
+      bestEpoch: best.epoch,
+      stoppedBy,
+      trainSeconds,
+      positionsPerSecond: positions / Math.max(1e-3, trainSeconds),
+      threads: trainer.threadCount,
+      validation,
+    };
   } catch (error) {
     model.dispose();
     throw error;
@@ -179,7 +194,12 @@ export async function fitRecommender(options: FitOptions): Promise<FitResult> {
 async function tuneNeighbourWeight(trainer: DataParallelTrainer, cases: readonly RankingCase[], k: number): Promise<{ weight: number; best: RankingMetrics; byWeight: RankingMetrics[] }> {
   const grid = NEIGHBOUR_WEIGHT_GRID;
   const ranks = await trainer.evaluate(cases, grid);
-  const byWeight = grid.map((_, j) => metricsOf(Int32Array.from({ length: cases.length }, (_, c) => ranks[c * grid.length + j] as number), k));
+  const byWeight = grid.map((_, j) =>
+    metricsOf(
+      Int32Array.from({ length: cases.length }, (_, c) => ranks[c * grid.length + j] as number),
+      k,
+    ),
+  );
   let bestIndex = 0;
   byWeight.forEach((m, j) => {
     if (m.ndcg > (byWeight[bestIndex] as RankingMetrics).ndcg) bestIndex = j;

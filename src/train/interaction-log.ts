@@ -1,8 +1,11 @@
 /**
- * Readers for historical interaction logs (for the training CLI and the benchmarks): `user item`
- * lines (the SASRec datasets) and event CSVs `user,item,category,behavior,timestamp` (Taobao's
- * UserBehavior). Pure string parsing: no Node APIs, so the worker could use it too.
+ * Readers for historical interaction logs (the training CLI): `user item` lines (the SASRec
+ * datasets) and event CSVs `user,item,category,behavior,timestamp` (Taobao's UserBehavior),
+ * streamed, so a log larger than memory's comfort is read a chunk at a time. Node only.
  */
+import { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { parse } from 'csv-parse';
 import type { HistoryStep } from '../model/contract.js';
 import { EVENT_TYPES, meaningOf, type EventType } from '../protocol/event-types.js';
 import { HearthError } from '../protocol/errors.js';
@@ -40,65 +43,78 @@ function push(log: InteractionLog, seen: Set<string>, user: string, step: Histor
   }
 }
 
+/** Text as a stream of chunks: a file stream (`createReadStream`) or a string. */
+export type TextSource = AsyncIterable<string | Uint8Array> | Iterable<string>;
+
+function chunks(source: TextSource | string): AsyncIterable<string | Uint8Array> | Iterable<string> {
+  return typeof source === 'string' ? [source] : source;
+}
+
 /**
- * Parses `user item` lines (whitespace-separated, chronological per user). Blank lines and lines
- * starting with `#` are skipped; anything else malformed throws 'invalid_argument' with its line number.
+ * Reads `user item [time]` lines (whitespace-separated, chronological per user) as they stream
+ * in. Blank lines and lines starting with `#` are skipped; anything else malformed throws
+ * 'invalid_argument' with its line number.
  *
  * @example
  * ```ts
- * const log = parseUserItemLines('1 10\n1 11\n2 10\n', 'purchase');
+ * const log = await readUserItemLines(createReadStream('games.txt', 'utf8'), 'purchase');
  * ```
  */
-export function parseUserItemLines(text: string, type: EventType = 'purchase'): InteractionLog {
+export async function readUserItemLines(source: TextSource | string, type: EventType = 'purchase'): Promise<InteractionLog> {
   const log = newLog();
   const seen = new Set<string>();
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, index) => {
+  let index = 0;
+  for await (const raw of createInterface({ input: Readable.from(chunks(source)), crlfDelay: Infinity })) {
+    index++;
     const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
+    if (line === '' || line.startsWith('#')) continue;
     const parts = line.split(/\s+/);
     if (parts.length < 2 || parts.length > 3) {
-      throw new HearthError('invalid_argument', `line ${index + 1}: expected "user item", got "${line.slice(0, 80)}"`);
+      throw new HearthError('invalid_argument', `line ${index}: expected "user item", got "${line.slice(0, 80)}"`);
     }
     const [user, item, time] = parts as [string, string, string | undefined];
     if (time === undefined) log.timed = false;
     const t = time === undefined ? log.lines : Number(time);
-    if (!Number.isFinite(t)) throw new HearthError('invalid_argument', `line ${index + 1}: the third column must be a timestamp, got "${time}"`);
+    if (!Number.isFinite(t)) throw new HearthError('invalid_argument', `line ${index}: the third column must be a timestamp, got "${time}"`);
     push(log, seen, user, { itemId: item, type, time: t });
     log.lines++;
-  });
+  }
   return log;
 }
 
 /**
- * Parses an event CSV `user,item,category,behavior,timestamp` (a header line is allowed). Behaviour
- * is `pv`, `cart`, `fav`, `buy` or a Hearth event type. Each user's events are sorted by time.
+ * Reads an event CSV `user,item,category,behavior,timestamp` (RFC 4180: quoted fields may hold
+ * commas and newlines; a header line is allowed) as it streams in. Behaviour is `pv`, `cart`,
+ * `fav`, `buy` or a Hearth event type. Each user's events are sorted by time.
  *
  * @example
  * ```ts
- * const log = parseEventCsv('1,2268318,2520377,pv,1511544070\n');
+ * const log = await readEventCsv(createReadStream('user_behavior.csv'));
  * ```
  */
-export function parseEventCsv(text: string): InteractionLog {
+export async function readEventCsv(source: TextSource | string): Promise<InteractionLog> {
   const log = newLog();
   const seen = new Set<string>();
-  const lines = text.split(/\r?\n/);
-  lines.forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const parts = line.split(',').map((p) => p.trim());
-    if (index === 0 && parts[0]?.toLowerCase() === 'user') return;
-    if (parts.length !== 5) throw new HearthError('invalid_argument', `line ${index + 1}: expected 5 columns "user,item,category,behavior,timestamp", got ${parts.length}`);
-    const [user, item, category, behavior, timestamp] = parts as [string, string, string, string, string];
-    if (user === '' || item === '') throw new HearthError('invalid_argument', `line ${index + 1}: empty user or item`);
+  const parser = Readable.from(chunks(source)).pipe(parse({ trim: true, skip_empty_lines: true, comment: '#', relax_column_count: true, info: true }));
+  let first = true;
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    const at = `line ${info.lines}`;
+    if (first && record[0]?.toLowerCase() === 'user') {
+      first = false;
+      continue;
+    }
+    first = false;
+    if (record.length !== 5) throw new HearthError('invalid_argument', `${at}: expected 5 columns "user,item,category,behavior,timestamp", got ${record.length}`);
+    const [user, item, category, behavior, timestamp] = record as [string, string, string, string, string];
+    if (user === '' || item === '') throw new HearthError('invalid_argument', `${at}: empty user or item`);
     const type = BEHAVIORS[behavior] ?? (KNOWN_TYPES.has(behavior) ? (behavior as EventType) : undefined);
-    if (!type) throw new HearthError('invalid_argument', `line ${index + 1}: unknown behavior "${behavior}"; expected one of: pv, cart, fav, buy, ${EVENT_TYPES.join(', ')}`);
+    if (!type) throw new HearthError('invalid_argument', `${at}: unknown behavior "${behavior}"; expected one of: pv, cart, fav, buy, ${EVENT_TYPES.join(', ')}`);
     const time = Number(timestamp);
-    if (!Number.isFinite(time)) throw new HearthError('invalid_argument', `line ${index + 1}: timestamp "${timestamp}" is not a number`);
+    if (timestamp === '' || !Number.isFinite(time)) throw new HearthError('invalid_argument', `${at}: timestamp "${timestamp}" is not a number`);
     if (category !== '') log.categories.set(item, category);
     push(log, seen, user, { itemId: item, type, time });
     log.lines++;
-  });
+  }
   // Stable sort: events with equal timestamps keep their file order.
   for (const history of log.histories.values()) history.sort((a, b) => a.time - b.time);
   return log;
@@ -115,7 +131,7 @@ const POPULARITY_HALF_LIFE_MS = 7 * 24 * 3600 * 1000;
  *
  * @example
  * ```ts
- * itemPopularity(parseEventCsv(text)).get('sku-1'); // 0.0123
+ * itemPopularity(await readEventCsv(text)).get('sku-1'); // 0.0123
  * ```
  */
 export function itemPopularity(log: InteractionLog): Map<string, number> {

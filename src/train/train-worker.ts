@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { setupNodeRuntime, type NodeBackend } from './node-runtime.js';
 import { SasRecommender } from '../model/sasrec-recommender.js';
 import { ItemNeighbours } from '../model/item-neighbours.js';
-import { createRandom } from '../model/random.js';
+import { seededRandom } from '../model/random.js';
 import { makeBatches, type PaddedBatch } from '../model/sequence-examples.js';
 import { SharedAdamStep } from './all-reduce.js';
 import { blendedRanks } from './evaluate.js';
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   port.on('message', (request: TrainerRequest) => {
     try {
       if (request.type === 'epoch') {
-        const batches = makeBatches(data.examples, init.batchSize, createRandom(request.seed), true, init.batchTokens);
+        const batches = makeBatches(data.examples, init.batchSize, seededRandom(request.seed), true, init.batchTokens);
         let lossSum = 0;
         let steps = 0;
         let positions = 0;
@@ -66,7 +66,10 @@ async function main(): Promise<void> {
         reply({ type: 'epoch-done', loss: steps > 0 ? lossSum / steps : Number.NaN, steps, positions, stopped });
       } else if (request.type === 'weights') {
         const weights = model.getWeights();
-        reply({ type: 'weights', weights }, weights.map((w) => w.values.buffer as ArrayBuffer));
+        reply(
+          { type: 'weights', weights },
+          weights.map((w) => w.values.buffer as ArrayBuffer),
+        );
       } else if (request.type === 'reload') {
         // The coordinator wrote new weights into shared memory and zeroed the moments.
         model.loadFlatWeights(step.sharedWeights);

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName, EngineInfo } from '../protocol/engine-types.js';
 import type { HearthStore } from '../store/types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
 
 /** Store meta key of the cached choice. */
 export const BACKEND_META = 'engine.backend';
@@ -45,7 +45,11 @@ export interface ChooseBackendOptions {
 }
 
 interface GpuLike {
-  requestAdapter(options?: unknown): Promise<{ isFallbackAdapter?: boolean; info?: { vendor?: string; architecture?: string; isFallbackAdapter?: boolean }; requestAdapterInfo?: () => Promise<{ vendor?: string; architecture?: string }> } | null>;
+  requestAdapter(options?: unknown): Promise<{
+    isFallbackAdapter?: boolean;
+    info?: { vendor?: string; architecture?: string; isFallbackAdapter?: boolean };
+    requestAdapterInfo?: () => Promise<{ vendor?: string; architecture?: string }>;
+  } | null>;
 }
 
 /**
@@ -53,6 +57,7 @@ interface GpuLike {
  * the WebGPU instance with it ("A valid external Instance reference no longer exists"), killing
  * the device tfjs requested afterwards.
  */
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- held, never read: see above.
 let probedAdapter: unknown = null;
 
 /** The WebGPU adapter as the browser describes it, or null (no WebGPU, no adapter). */
@@ -180,12 +185,7 @@ export async function chooseBackend(options: ChooseBackendOptions): Promise<Back
     await activate('cpu', load, logger);
   }
   const figures = measured.map(([name, ms]) => `${name} ${(ms as number).toFixed(1)} ms`).join(', ');
-  const reason =
-    measured.length > 1
-      ? `fastest forward pass on first run (${figures})`
-      : measured.length === 1
-        ? `the only fast backend available (${figures})`
-        : 'nothing else started';
+  const reason = measured.length > 1 ? `fastest forward pass on first run (${figures})` : measured.length === 1 ? `the only fast backend available (${figures})` : 'nothing else started';
   const choice: BackendChoice = { backend, reason: notes.length ? `${reason}; ${notes.join('; ')}` : reason, adapter, timings };
   await options.store?.setMeta(BACKEND_META, { ...choice, userAgent, at: Date.now() } satisfies CachedChoice).catch(() => undefined);
   return choice;

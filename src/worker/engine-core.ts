@@ -11,7 +11,7 @@ import type { StoredEvent } from '../protocol/event-types.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions } from '../protocol/engine-types.js';
 import type { TrainOutcome } from '../protocol/worker-api.js';
 import { participationBlocker, type FederatedRoundResult, type UploadRecord } from '../federated/client.js';
-import { detectCapabilities } from '../env.js';
+import { detectCapabilities } from '../shared/env.js';
 import { EngineModels, denied, type BackendReport, type EngineCoreDeps } from './engine-models.js';
 import { Serving } from './serving.js';
 import { Training } from './training.js';

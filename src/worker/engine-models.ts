@@ -3,8 +3,8 @@
  * or created from the catalog and grown with it), the catalog, the engine's persisted state and
  * the serving cache of recent events. Serving, training and participation read and update it.
  */
-import type { Logger } from '../logger.js';
-import { silentLogger } from '../logger.js';
+import type { Logger } from '../shared/logger.js';
+import { silentLogger } from '../shared/logger.js';
 import type { ConsentState, HearthStore } from '../store/types.js';
 import type { CatalogItem } from '../protocol/catalog.js';
 import type { ModelCheckpoint } from '../protocol/checkpoint.js';
@@ -17,7 +17,7 @@ import { createRecommender, recommenderFromCheckpoint, RECOMMENDER_CHECKPOINT_NA
 import { chooseLoss } from '../model/defaults.js';
 import { createIntentModel, intentModelFromCheckpoint, INTENT_CHECKPOINT_NAME } from '../model/intent-model.js';
 import { loadModelFromUrl } from '../model/model-artifacts.js';
-import type { FederatedOptions } from '../federated/options.js';
+import type { FederatedOptions } from '../protocol/federated.js';
 import { mergeEvents, vocabularyItems } from './ranking.js';
 import { extendRecommender, missingItems } from './vocabulary-sync.js';
 

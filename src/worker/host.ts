@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { openStore } from '../store/open-store.js';
-import { createLogger, silentLogger, type Logger } from '../logger.js';
+import { createLogger, silentLogger, type Logger } from '../shared/logger.js';
 import { createRecommender } from '../model/sasrec-recommender.js';
 import type { SequenceRecommender } from '../model/contract.js';
 import { HearthError, errorCodeOf } from '../protocol/errors.js';

@@ -6,7 +6,7 @@
 import type { ConsentState } from '../store/types.js';
 import type { SequenceRecommender } from '../model/contract.js';
 import { LAST_UPLOAD_META, runFederatedRound, type FederatedRoundResult, type UploadRecord } from '../federated/client.js';
-import { detectCapabilities } from '../env.js';
+import { detectCapabilities } from '../shared/env.js';
 import { denied, type EngineModels } from './engine-models.js';
 import type { Training } from './training.js';
 import { historySteps } from './ranking.js';

@@ -1,12 +1,12 @@
 /**
- * Serving logic that needs no tensors: argument checks, histories from events, exclusions,
- * catalog filters, boosts, top-k and explanations. Pure functions, tested in Node.
+ * Serving logic that needs no tensors: histories and sessions from events, the vocabulary, top-k,
+ * explanations and trending counts. Pure functions, tested in Node. (Option checks, exclusions,
+ * filters and boosts are shared with the page: src/protocol/recommend-*.ts.)
  */
-import { HearthError } from '../protocol/errors.js';
 import { meaningOf, typesWhere, type StoredEvent, type EventType } from '../protocol/event-types.js';
-import type { CatalogItem } from '../store/types.js';
+import type { CatalogItem } from '../protocol/catalog.js';
 import type { HistoryStep, ItemAttributes } from '../model/contract.js';
-import type { Explanation, RecommendBoost, RecommendFilter, RecommendOptions } from '../protocol/engine-types.js';
+import type { Explanation } from '../protocol/engine-types.js';
 
 /** Event types that put an item into the shopper's history (the table's `history` column). */
 export const HISTORY_TYPES: ReadonlySet<EventType> = typesWhere('history');
@@ -15,7 +15,7 @@ export const HISTORY_TYPES: ReadonlySet<EventType> = typesWhere('history');
 export const TRENDING_HALF_LIFE_MS = 7 * 24 * 3600 * 1000;
 
 /** The one de-duplication rule (by `eventId`), shared with the page: see `tracker/merge-events.ts`. */
-export { mergeEvents } from '../tracker/merge-events.js';
+export { mergeEvents } from '../protocol/merge-events.js';
 
 /**
  * The model's view of events: one step per item of each history event, oldest first; an
@@ -34,7 +34,6 @@ export function historySteps(events: readonly StoredEvent[], types: ReadonlySet<
   }
   return steps;
 }
-
 
 /** Sessions as step lists (for the intent model), in order of their first event. */
 export function sessionSteps(events: readonly StoredEvent[]): HistoryStep[][] {
@@ -76,10 +75,6 @@ export class TopK {
     return this.ids.length < this.k ? -Infinity : (this.scores[this.scores.length - 1] as number);
   }
 
-  has(id: string): boolean {
-    return this.ids.includes(id);
-  }
-
   offer(id: string, score: number): void {
     if (this.ids.length >= this.k && score <= this.threshold) return;
     let i = this.scores.length;
@@ -90,10 +85,6 @@ export class TopK {
       this.ids.pop();
       this.scores.pop();
     }
-  }
-
-  get size(): number {
-    return this.ids.length;
   }
 }
 

@@ -62,7 +62,11 @@ export class Serving {
       // (one pass that recomputes only the newest positions with each step hidden).
       const ids = model.itemIds;
       let t2 = t1;
-      const { rows, steps: explainedSteps, drops } = contributions(model, read, EXPLAINED_STEPS, (probabilities) => {
+      const {
+        rows,
+        steps: explainedSteps,
+        drops,
+      } = contributions(model, read, EXPLAINED_STEPS, (probabilities) => {
         t2 = performance.now();
         // A candidate can beat the current k-th only if its best possible boost lets it.
         const maxBoost = (options.boost ?? []).reduce((max, b) => max * Math.max(1, b.factor), 1);
@@ -117,7 +121,13 @@ export class Serving {
       if (boosted <= top.threshold) continue;
       top.offer(item.id, boosted);
       const total = why.reduce((n, e) => n + e.weight, 0);
-      because.set(item.id, why.sort((a, b) => b.weight - a.weight).slice(0, 3).map((e) => ({ ...e, weight: e.weight / total })));
+      because.set(
+        item.id,
+        why
+          .sort((a, b) => b.weight - a.weight)
+          .slice(0, 3)
+          .map((e) => ({ ...e, weight: e.weight / total })),
+      );
     }
   }
 

@@ -148,7 +148,11 @@ describe('the demo storefront', () => {
     const events = await storedEvents(page);
     const types = new Set(events.map((e) => e.type));
     for (const type of ['page_view', 'view_item', 'select_item', 'add_to_cart', 'purchase']) expect(types, `stored ${type}`).toContain(type);
-    for (const id of viewed) expect(events.some((e) => e.type === 'view_item' && e.itemIds.includes(id)), `view_item ${id}`).toBe(true);
+    for (const id of viewed)
+      expect(
+        events.some((e) => e.type === 'view_item' && e.itemIds.includes(id)),
+        `view_item ${id}`,
+      ).toBe(true);
     expect(events.find((e) => e.type === 'purchase')?.itemIds).toEqual([viewed[3]]);
 
     // Search results.

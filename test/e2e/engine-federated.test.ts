@@ -41,7 +41,15 @@ const serverSaw: { method: string; url: string; headers: string; body: Buffer | 
 
 beforeAll(async () => {
   if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
-  const bundled = await build({ entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const bundled = await build({
+    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
   pageScript = bundled.outputFiles[0]?.text ?? '';
   site = await startStaticServer({
     handle: (req, res) => {
@@ -65,7 +73,14 @@ beforeAll(async () => {
   const { modelJson, weightData } = saveModelArtifacts(model);
   model.dispose();
   dataDir = await mkdtemp(join(tmpdir(), 'hearth-engine-fl-e2e-'));
-  server = await createAggregationServer({ dataDir, initialModel: { modelJson: parseModelJson(modelJson), weights: weightData }, siteKeys: [SITE_KEY], origins: [site.origin], minClients: 1, clip: 1 });
+  server = await createAggregationServer({
+    dataDir,
+    initialModel: { modelJson: parseModelJson(modelJson), weights: weightData },
+    siteKeys: [SITE_KEY],
+    origins: [site.origin],
+    minClients: 1,
+    clip: 1,
+  });
   server.app.addHook('preHandler', async (request) => {
     serverSaw.push({ method: request.method, url: request.url, headers: JSON.stringify(request.headers), body: Buffer.isBuffer(request.body) ? request.body : undefined });
   });

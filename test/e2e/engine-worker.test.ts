@@ -18,7 +18,15 @@ let pageScript = '';
 
 beforeAll(async () => {
   if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
-  const bundled = await build({ entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const bundled = await build({
+    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
   pageScript = bundled.outputFiles[0]?.text ?? '';
   site = await startStaticServer({
     handle: (req, res) => {
@@ -131,7 +139,9 @@ describe('engine worker in Chromium', () => {
       },
       { seed },
     );
-    console.log(`engine e2e: backend ${result.before.backend} (${result.before.backendReason}); adapter ${JSON.stringify(result.before.adapter)}; start ${result.startMs.toFixed(0)} ms, train ${result.trainMs.toFixed(0)} ms, recommend ${result.recommendMs.toFixed(1)} ms`);
+    console.log(
+      `engine e2e: backend ${result.before.backend} (${result.before.backendReason}); adapter ${JSON.stringify(result.before.adapter)}; start ${result.startMs.toFixed(0)} ms, train ${result.trainMs.toFixed(0)} ms, recommend ${result.recommendMs.toFixed(1)} ms`,
+    );
     expect(['webgpu', 'webgl', 'wasm', 'cpu']).toContain(result.before.backend);
     expect(result.before.backendReason.length).toBeGreaterThan(0);
     expect(result.before.status).toBe('ready');
@@ -191,7 +201,9 @@ describe('engine worker in Chromium', () => {
       },
       { seed },
     );
-    console.log(`engine e2e (webgpu): ${result.info.backend}, adapter ${JSON.stringify(result.info.adapter)}, trained ${JSON.stringify(result.trained)}, after: ${result.after.backend} (${result.after.backendReason}), recs ${JSON.stringify(result.recs.map((r: { itemId: string; score: number; source: string }) => [r.itemId, r.score, r.source]))}`);
+    console.log(
+      `engine e2e (webgpu): ${result.info.backend}, adapter ${JSON.stringify(result.info.adapter)}, trained ${JSON.stringify(result.trained)}, after: ${result.after.backend} (${result.after.backendReason}), recs ${JSON.stringify(result.recs.map((r: { itemId: string; score: number; source: string }) => [r.itemId, r.score, r.source]))}`,
+    );
     expect(result.info.backend).toBe('webgpu');
     expect(result.info.backendReason).toMatch(/forced by engine.backend \(\d+(\.\d+)? ms per forward pass\)/);
     expect(result.info.adapter).not.toBeNull();

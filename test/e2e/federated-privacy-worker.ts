@@ -8,7 +8,7 @@
  * model quality. When the engine worker exposes `federatedRound()`, the same assertions apply to it.
  */
 import { openStore } from '../../src/store/index.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/shared/logger.js';
 import { runFederatedRound, type FederatedModel } from '../../src/federated/client.js';
 import type { HistoryStep, NamedWeight, TrainOptions } from '../../src/model/contract.js';
 import type { StoredEvent } from '../../src/protocol/event-types.js';

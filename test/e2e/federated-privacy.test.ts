@@ -28,7 +28,17 @@ const EVENTS: StoredEvent[] = [
   { eventId: 'evt-privacy-0', type: 'view_item', time: 1_763_000_000_123, session: SESSION, items: [{ item_id: 'SKU-90217' }], itemIds: ['SKU-90217'] },
   { eventId: 'evt-privacy-1', type: 'add_to_cart', time: 1_763_000_060_456, session: SESSION, items: [{ item_id: 'SKU-90224' }], itemIds: ['SKU-90224'] },
   { eventId: 'evt-privacy-2', type: 'view_item', time: 1_763_000_120_789, session: SESSION, items: [{ item_id: 'SKU-90231' }], itemIds: ['SKU-90231'] },
-  { eventId: 'evt-privacy-3', type: 'purchase', time: 1_763_000_180_012, session: SESSION, items: [{ item_id: 'SKU-90224' }], itemIds: ['SKU-90224'], transaction_id: 'T-55501', value: 59.99, currency: 'EUR' },
+  {
+    eventId: 'evt-privacy-3',
+    type: 'purchase',
+    time: 1_763_000_180_012,
+    session: SESSION,
+    items: [{ item_id: 'SKU-90224' }],
+    itemIds: ['SKU-90224'],
+    transaction_id: 'T-55501',
+    value: 59.99,
+    currency: 'EUR',
+  },
 ];
 
 let server: AggregationServer;
@@ -40,7 +50,15 @@ const serverSaw: { method: string; url: string; headers: string; body: Buffer | 
 let workerBundle = '';
 
 beforeAll(async () => {
-  const bundled = await build({ entryPoints: [join(REPO_ROOT, 'test/e2e/federated-privacy-worker.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const bundled = await build({
+    entryPoints: [join(REPO_ROOT, 'test/e2e/federated-privacy-worker.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
   workerBundle = bundled.outputFiles[0]?.text ?? '';
   site = await startStaticServer({
     handle: (req, res) => {

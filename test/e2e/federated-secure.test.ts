@@ -16,7 +16,7 @@ import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT,
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
 import { manifestLayout, parseModelJson } from '../../src/protocol/model-file.js';
 import { runFederatedRound, type FederatedModel } from '../../src/federated/client.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createRecommender } from '../../src/model/sasrec-recommender.js';
 import { saveModelArtifacts } from '../../src/model/model-artifacts.js';
@@ -45,7 +45,15 @@ const storedMasked: Uint8Array[] = [];
 
 beforeAll(async () => {
   if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
-  const bundled = await build({ entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent' });
+  const bundled = await build({
+    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
   pageScript = bundled.outputFiles[0]?.text ?? '';
   site = await startStaticServer({
     handle: (req, res) => {
@@ -223,7 +231,9 @@ describe('a secure round through the engine worker in Chromium', () => {
     const texts = serverSaw.map((s) => `${s.path} ${s.body?.toString('latin1') ?? ''}`);
     expect(secrets().filter((secret) => texts.some((text) => text.includes(secret)))).toEqual([]);
     expect(errorsOf(page)).toEqual([]);
-    console.log(`secure round in Chromium: ${outcome.upload?.bytes} bytes sent by the worker, ${(outcome.upload?.header as { cpuMs: number }).cpuMs.toFixed(0)} ms of protocol computation, main-thread long tasks: ${JSON.stringify(outcome.longTasks.map(Math.round))}`);
+    console.log(
+      `secure round in Chromium: ${outcome.upload?.bytes} bytes sent by the worker, ${(outcome.upload?.header as { cpuMs: number }).cpuMs.toFixed(0)} ms of protocol computation, main-thread long tasks: ${JSON.stringify(outcome.longTasks.map(Math.round))}`,
+    );
     await page.close();
   });
 });

@@ -208,7 +208,11 @@ export async function runFuzz(browser: Browser, origin: string, rounds = 1_000):
   await waitForLive(page);
   const result = await page.evaluate(async (n) => {
     type Live = { push(...c: unknown[]): number; track(e: unknown): void; flush(): Promise<void> };
-    const w = window as unknown as { hearth: Live; dataLayer: unknown[]; __hostile: { hostile(): unknown; commands: (() => unknown)[]; layer: (() => unknown)[]; attributes: string[]; pick<T>(l: T[]): T } };
+    const w = window as unknown as {
+      hearth: Live;
+      dataLayer: unknown[];
+      __hostile: { hostile(): unknown; commands: (() => unknown)[]; layer: (() => unknown)[]; attributes: string[]; pick<T>(l: T[]): T };
+    };
     const { hostile, commands, layer, attributes, pick } = w.__hostile;
     const tried = { push: 0, track: 0, dataLayer: 0, autocapture: 0 };
     const valid: string[] = [];
@@ -288,7 +292,7 @@ function expectedFor(tag: string): string[] {
 async function settleFinal(page: Page, db: string, expected: readonly string[]): Promise<StoredLike[]> {
   await waitForLive(page);
   // The drain runs after start; wait until every expected event is there (bounded), then once more for doubles.
-  let stored: StoredLike[] = [];
+  let stored: StoredLike[];
   for (let i = 0; i < 50; i++) {
     await page.evaluate(() => (window as unknown as { hearth: { flush(): Promise<void> } }).hearth.flush());
     stored = await readStored(page, db);
@@ -314,8 +318,7 @@ export async function runLeave(browser: Browser, origin: string, delayMs: number
     await waitForLive(page);
     await page.evaluate(() => (window as unknown as { hearth: { consent: { grant(s: string[]): Promise<void> } } }).hearth.consent.grant(['personalise']));
   }
-  const leave = (tag: string, next: string, delay: number): string =>
-    `/reliability/leave?db=${db}&consent=${consent}&tag=${tag}&delay=${delay}&next=${encodeURIComponent(next)}`;
+  const leave = (tag: string, next: string, delay: number): string => `/reliability/leave?db=${db}&consent=${consent}&tag=${tag}&delay=${delay}&next=${encodeURIComponent(next)}`;
   const tags = delayMs === 'two hops' ? ['hop1', 'hop2'] : [`left-${delayMs}`];
   const first = delayMs === 'two hops' ? leave('hop1', leave('hop2', final, 0), 0) : leave(tags[0]!, final, delayMs);
   await page.goto(`${origin}${first}`, { waitUntil: 'commit' });

@@ -71,9 +71,7 @@ describe('the script tag in Chromium', () => {
     const violations: string[] = [];
     await page.exposeFunction('reportViolation', (v: string) => violations.push(v));
     await page.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) =>
-        (window as unknown as { reportViolation(v: string): void }).reportViolation(`${e.violatedDirective} ${e.blockedURI}`),
-      );
+      document.addEventListener('securitypolicyviolation', (e) => (window as unknown as { reportViolation(v: string): void }).reportViolation(`${e.violatedDirective} ${e.blockedURI}`));
     });
     await openShop(page);
     await page.click('#card-1');
@@ -252,7 +250,11 @@ describe('the script tag in Chromium', () => {
     await openShop(page);
     await page.click('#card-2');
     const result = await page.evaluate(async () => {
-      const hearth = (window as unknown as { hearth: { track(e: unknown): void; flush(): Promise<void>; recentlyViewed(): Promise<{ itemId: string }[]>; recommend(): Promise<unknown[]>; exportData(): Promise<{ events: unknown[] }> } }).hearth;
+      const hearth = (
+        window as unknown as {
+          hearth: { track(e: unknown): void; flush(): Promise<void>; recentlyViewed(): Promise<{ itemId: string }[]>; recommend(): Promise<unknown[]>; exportData(): Promise<{ events: unknown[] }> };
+        }
+      ).hearth;
       hearth.track({ type: 'view_item', items: [{ item_id: 'sku-mem' }] });
       await hearth.flush();
       return {
@@ -334,7 +336,11 @@ describe('the script tag in Chromium', () => {
           last = performance.now();
         };
         await hearth.ready;
-        await hearth.setCatalog([{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }, { id: 'c', title: 'C' }]);
+        await hearth.setCatalog([
+          { id: 'a', title: 'A' },
+          { id: 'b', title: 'B' },
+          { id: 'c', title: 'C' },
+        ]);
         lap('ready+setCatalog');
         hearth.track({ type: 'view_item', items: [{ item_id: 'a' }] });
         hearth.track({ type: 'add_to_cart', items: [{ item_id: 'b' }] });

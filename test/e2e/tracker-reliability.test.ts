@@ -22,7 +22,9 @@ afterAll(async () => {
 describe('the tracker under hostile conditions', () => {
   it('contains over a thousand hostile commands through every entry point and stores every valid event between them exactly once', async () => {
     const result = await runFuzz(browser, server.origin, 1_000);
-    console.log(`fuzz: ${result.total} hostile commands (${JSON.stringify(result.tried)}); valid events sent ${result.sent}, stored ${result.stored}, doubled ${result.doubled.length}; page errors ${result.pageErrors.length}`);
+    console.log(
+      `fuzz: ${result.total} hostile commands (${JSON.stringify(result.tried)}); valid events sent ${result.sent}, stored ${result.stored}, doubled ${result.doubled.length}; page errors ${result.pageErrors.length}`,
+    );
     expect(result.total).toBeGreaterThanOrEqual(1_000);
     expect(result.pageErrors).toEqual([]);
     expect(result.rawThrows).toEqual([]);
@@ -64,7 +66,9 @@ describe('the tracker under hostile conditions', () => {
         (window as unknown as { reportStashes(k: string[]): void }).reportStashes(keys);
       });
     }, db);
-    await page.goto(`${server.origin}/reliability/leave?db=${db}&consent=opt-in&tag=undecided&delay=0&next=${encodeURIComponent(`/reliability/final?db=${db}&consent=opt-in`)}`, { waitUntil: 'commit' });
+    await page.goto(`${server.origin}/reliability/leave?db=${db}&consent=opt-in&tag=undecided&delay=0&next=${encodeURIComponent(`/reliability/final?db=${db}&consent=opt-in`)}`, {
+      waitUntil: 'commit',
+    });
     await page.waitForURL(/\/reliability\/final/);
     await page.waitForFunction(() => typeof (window as unknown as { hearth?: { ready?: unknown } }).hearth?.ready === 'object');
     await page.evaluate(() => (window as unknown as { hearth: { ready: Promise<void>; flush(): Promise<void> } }).hearth.ready);

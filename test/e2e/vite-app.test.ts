@@ -44,7 +44,9 @@ test('a Vite-built app that imports hearth loads the worker, trains and recommen
   const page = await browser.newPage();
   await page.goto(`${site.origin}/index.html`);
   const result = await page.evaluate(() => (window as unknown as { hearthResult: Promise<any> }).hearthResult);
-  console.log(`vite e2e: ${JSON.stringify({ backend: result.info?.backend, reason: result.info?.backendReason, recs: result.recs?.map((r: { itemId: string; source: string }) => `${r.itemId}/${r.source}`), error: result.error })}`);
+  console.log(
+    `vite e2e: ${JSON.stringify({ backend: result.info?.backend, reason: result.info?.backendReason, recs: result.recs?.map((r: { itemId: string; source: string }) => `${r.itemId}/${r.source}`), error: result.error })}`,
+  );
   expect(result.error).toBeUndefined();
   expect(result.info.status).not.toBe('fallback');
   expect(result.info.backend).toBe('wasm');

@@ -4,7 +4,11 @@ import { hasErrorCode } from '../../src/protocol/errors.js';
 
 describe('Consent', () => {
   it('opt-in: nothing is granted until the shopper decides', () => {
-    const consent = new Consent('opt-in', () => false, () => 5);
+    const consent = new Consent(
+      'opt-in',
+      () => false,
+      () => 5,
+    );
     expect(consent.effective()).toEqual({ personalise: false, contribute: false, updatedAt: null });
     consent.decide(['personalise'], true);
     expect(consent.effective()).toEqual({ personalise: true, contribute: false, updatedAt: 5 });

@@ -9,12 +9,22 @@ import { MessageChannel } from 'node:worker_threads';
 import { expose } from 'comlink';
 import { createEngineClient } from '../../src/client/engine-client.js';
 import { HearthError } from '../../src/protocol/errors.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import type { EngineWorkerApi } from '../../src/protocol/worker-api.js';
 import type { EngineInfo } from '../../src/protocol/engine-types.js';
 
 const consent = { personalise: true, contribute: false, updatedAt: 1 };
-const info: EngineInfo = { status: 'ready', backend: 'wasm', backendReason: 'test', adapter: null, parameters: { recommender: 1, intent: 1 }, lastTrainedAt: null, lastLoss: null, globalModelVersion: null, fallbackReason: null };
+const info: EngineInfo = {
+  status: 'ready',
+  backend: 'wasm',
+  backendReason: 'test',
+  adapter: null,
+  parameters: { recommender: 1, intent: 1 },
+  lastTrainedAt: null,
+  lastLoss: null,
+  globalModelVersion: null,
+  fallbackReason: null,
+};
 
 type FakeWorker = Worker & { crash(message: string): void; terminated: boolean };
 
@@ -109,12 +119,23 @@ describe('engine client', () => {
 
   test('a worker that keeps crashing leaves the page on fallbacks, and info() says why', async () => {
     let made = 0;
-    const engine = client(() => {
-      made++;
-      const w = fakeWorker({ start: () => new Promise(() => undefined) });
-      setTimeout(() => w.crash('script failed to load'), 5);
-      return w;
-    }, { store: { getCatalog: async () => [{ id: 'c1', title: 'C1', inStock: true }, { id: 'c2', title: 'C2', inStock: false }], readEvents: async () => [] } });
+    const engine = client(
+      () => {
+        made++;
+        const w = fakeWorker({ start: () => new Promise(() => undefined) });
+        setTimeout(() => w.crash('script failed to load'), 5);
+        return w;
+      },
+      {
+        store: {
+          getCatalog: async () => [
+            { id: 'c1', title: 'C1', inStock: true },
+            { id: 'c2', title: 'C2', inStock: false },
+          ],
+          readEvents: async () => [],
+        },
+      },
+    );
     const recs = await engine.recommend({ k: 5 }, []);
     expect(recs.map((r) => r.itemId)).toEqual(['c1']);
     const status = await engine.info();

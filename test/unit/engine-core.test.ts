@@ -139,7 +139,7 @@ describe('EngineCore on wasm', () => {
     await warm.close();
     const wrong = new EngineCore({ store, logger, options: { recommender: tiny, autoTrain: false, intentModelUrl: 'https://shop.example/rec/model.json' }, fetch: served as never });
     expect((await wrong.intent(session, granted)).source).toBe('heuristic');
-    expect(logger.warnings.map((w) => w.message).join(" ")).toMatch(/holds a recommender model, not an intent model/);
+    expect(logger.warnings.map((w) => w.message).join(' ')).toMatch(/holds a recommender model, not an intent model/);
     await wrong.close();
   });
 

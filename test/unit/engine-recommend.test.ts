@@ -5,7 +5,7 @@ import { openStore } from '../../src/store/index.js';
 import { SasRecommender } from '../../src/model/sasrec-recommender.js';
 import { ItemNeighbours } from '../../src/model/item-neighbours.js';
 import { saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import type { CatalogItem, ConsentState, HearthStore } from '../../src/store/types.js';
 import type { EventType, StoredEvent } from '../../src/protocol/event-types.js';
 import type { RecommenderConfig } from '../../src/model/contract.js';
@@ -14,11 +14,18 @@ import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 const granted: ConsentState = { personalise: true, contribute: false, updatedAt: 1 };
 const tiny: Partial<RecommenderConfig> = { dims: 16, blocks: 1, heads: 2, maxLen: 12, dropout: 0, attributeBuckets: 32, learningRate: 0.02 };
 const catalog = (n = 30): CatalogItem[] => Array.from({ length: n }, (_, i) => ({ id: `p${i}`, title: `Product ${i}`, category: `c${i % 3}`, inStock: true }));
-const event = (time: number, id: string, type: EventType = 'view_item', session = 'now'): StoredEvent => ({ eventId: `${session}:${time}:${type}:${id}`, type, time, session, items: [{ item_id: id }], itemIds: [id] });
+const event = (time: number, id: string, type: EventType = 'view_item', session = 'now'): StoredEvent => ({
+  eventId: `${session}:${time}:${type}:${id}`,
+  type,
+  time,
+  session,
+  items: [{ item_id: id }],
+  itemIds: [id],
+});
 
 /** Shoppers browsing along a few "paths" of the catalog: p(i) is usually followed by p(i + 1), sometimes by p(i + 7). */
 function pathEvents(sessions: number, seed: number): StoredEvent[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const out: StoredEvent[] = [];
   let t = 1_000;
   for (let s = 0; s < sessions; s++) {
@@ -74,13 +81,17 @@ describe('recommend() as a shop serves it', () => {
     await store.appendEvents(pathEvents(200, 2));
     const core = new EngineCore({ store, options: { recommender: tiny, trainEpochs: 15 } });
     await core.train(granted);
-    const random = createRandom(9);
+    const random = seededRandom(9);
     let cases = 0;
     let faithful = 0;
     for (let h = 0; h < 6; h++) {
       const history = Array.from({ length: 6 }, (_, i) => event(6e6 + h * 100 + i, `p${Math.floor(random() * 30)}`));
       const scoreWithout = async (removed: number, itemId: string): Promise<number> => {
-        const recs = await core.recommend({ k: 100, excludeSeen: false }, history.filter((_, i) => i !== removed), granted);
+        const recs = await core.recommend(
+          { k: 100, excludeSeen: false },
+          history.filter((_, i) => i !== removed),
+          granted,
+        );
         return recs.find((r) => r.itemId === itemId && r.source === 'model')?.score ?? 0;
       };
       for (const rec of await core.recommend({ k: 5, excludeSeen: false }, history, granted)) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
 import { runFederatedRound, GLOBAL_MODEL_CHECKPOINT, LAST_UPLOAD_META, type FederatedModel, type FederatedRoundDeps } from '../../src/federated/client.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { HistoryStep, NamedWeight, TrainOptions } from '../../src/model/contract.js';
 import type { ModelCheckpoint } from '../../src/store/types.js';
 import { SITE_KEY, tinyModel } from './server-fixtures.js';
@@ -25,7 +25,8 @@ class FakeModel implements FederatedModel {
   async train(sequences: readonly (readonly HistoryStep[])[], options: TrainOptions): Promise<{ loss: number }> {
     this.trained.push({ sequences: sequences.length, epochs: options.epochs });
     const table = this.weights[0] as NamedWeight;
-    for (let e = 0; e < options.epochs; e++) for (const seq of sequences) for (const step of seq) for (let d = 0; d < 4; d++) table.values[Number(step.itemId) * 4 + d] = (table.values[Number(step.itemId) * 4 + d] as number) + 0.05;
+    for (let e = 0; e < options.epochs; e++)
+      for (const seq of sequences) for (const step of seq) for (let d = 0; d < 4; d++) table.values[Number(step.itemId) * 4 + d] = (table.values[Number(step.itemId) * 4 + d] as number) + 0.05;
     return { loss: 1 };
   }
 }
@@ -209,7 +210,11 @@ describe('federated client round', () => {
     const recorded: Recorded[] = [];
     const delays: number[] = [];
     const result = await runFederatedRound(
-      deps(server, recorded, { fetch: injectFetch(server, recorded, (_n, url) => (url.includes('/updates') ? 'throw' : undefined)), retry: { attempts: 3, baseDelayMs: 10 }, sleep: async (ms) => void delays.push(ms) }),
+      deps(server, recorded, {
+        fetch: injectFetch(server, recorded, (_n, url) => (url.includes('/updates') ? 'throw' : undefined)),
+        retry: { attempts: 3, baseDelayMs: 10 },
+        sleep: async (ms) => void delays.push(ms),
+      }),
     );
     expect(result).toMatchObject({ status: 'missed', reason: 'network' });
     expect(delays).toHaveLength(2);

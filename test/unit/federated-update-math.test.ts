@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addGaussianNoise, clipToNorm, l2Norm, subtractWeights } from '../../src/federated/update-math.js';
-import { gaussianSampler, secureRandom, seededRandom } from '../../src/federated/random.js';
+import { gaussianSampler, secureRandom, seededRandom } from '../../src/shared/random.js';
 
 describe('update arithmetic', () => {
   it('subtracts the global model from the local one', () => {
@@ -11,10 +11,7 @@ describe('update arithmetic', () => {
   });
 
   it('clips the whole update to the L2 bound and leaves small updates alone', () => {
-    const update = [
-      { values: Float32Array.from([3, 0]) },
-      { values: Float32Array.from([0, 4]) },
-    ];
+    const update = [{ values: Float32Array.from([3, 0]) }, { values: Float32Array.from([0, 4]) }];
     const report = clipToNorm(update, 1);
     expect(report.normBefore).toBeCloseTo(5, 6);
     expect(report.normAfter).toBeLessThanOrEqual(1);

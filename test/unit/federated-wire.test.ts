@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { decodeUpdate, encodeUpdate, quantize, WireError, type WireErrorReason } from '../../src/federated/wire.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
 
 function tensors(seed = 1): NamedWeight[] {
@@ -108,6 +108,7 @@ describe('federated wire format', () => {
     expect(await reasonOf(decodeUpdate(rawBody(goodHeader, 4, 2)))).toBe('unsupported_version');
     expect(await reasonOf(decodeUpdate(rawBody({ ...goodHeader, format: 9 }, 4)))).toBe('unsupported_version');
     expect(await reasonOf(decodeUpdate(rawBody({ ...goodHeader, tensors: [{ name: 'w', shape: [4], scale: null }] }, 4)))).toBe('non_finite');
+    // eslint-disable-next-line no-loss-of-precision -- 1e400 is Infinity on purpose: a scale that is not finite.
     expect(await reasonOf(decodeUpdate(rawBody({ ...goodHeader, tensors: [{ name: 'w', shape: [4], scale: 1e400 }] }, 4)))).toBe('non_finite');
     expect(await reasonOf(decodeUpdate(rawBody({ ...goodHeader, tensors: [{ name: 'w', shape: [4], scale: 0.1, dtype: 'f64' }] }, 4)))).toBe('malformed');
     expect(await reasonOf(decodeUpdate(rawBody({ ...goodHeader, tensors: [{ name: 'w', shape: [0], scale: 0.1 }] }, 0)))).toBe('malformed');

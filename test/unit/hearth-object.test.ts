@@ -5,11 +5,11 @@ import { createRuntime, type RuntimeParts } from '../../src/hearth/runtime-sessi
 import { openStore } from '../../src/store/open-store.js';
 import { withMaintenanceLock } from '../../src/store/maintenance-lock.js';
 import { refreshCatalogFromFeed } from '../../src/store/catalog-feed.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { hasErrorCode } from '../../src/protocol/errors.js';
 import { fallbackEngine } from '../../src/hearth/fallback-engine.js';
 import type { EngineClient } from '../../src/client/contract.js';
-import type { HearthOptions } from '../../src/config.js';
+import type { HearthOptions } from '../../src/hearth/config.js';
 import type { Hearth } from '../../src/hearth/types.js';
 import type { HearthStore } from '../../src/store/types.js';
 import type { StoredEvent } from '../../src/protocol/event-types.js';
@@ -69,13 +69,16 @@ function setup(options: HearthOptions = {}, extra: Partial<HearthDeps> & { parts
     createEngineClient: () => engine,
     ...extra.parts,
   });
-  const hearth = createHearth({ flushIntervalMs: 10_000, ...options, dbName }, {
-    loadRuntime: async () => runtime,
-    window: null,
-    gpc: () => false,
-    scheduleIdle: () => () => undefined,
-    ...extra,
-  });
+  const hearth = createHearth(
+    { flushIntervalMs: 10_000, ...options, dbName },
+    {
+      loadRuntime: async () => runtime,
+      window: null,
+      gpc: () => false,
+      scheduleIdle: () => () => undefined,
+      ...extra,
+    },
+  );
   live.push(hearth);
   return { hearth, engine, stores, dbName };
 }
@@ -143,10 +146,7 @@ describe('the Hearth object', () => {
   it('applies retention at idle time, under the maintenance lock', async () => {
     const idle: (() => void)[] = [];
     const now = Date.now();
-    const { hearth, dbName } = setup(
-      { consent: 'opt-out', retention: { maxAgeDays: 30 } },
-      { scheduleIdle: (fn) => (idle.push(fn), () => undefined) },
-    );
+    const { hearth, dbName } = setup({ consent: 'opt-out', retention: { maxAgeDays: 30 } }, { scheduleIdle: (fn) => (idle.push(fn), () => undefined) });
     await hearth.ready;
     hearth.track({ ...view('too-old'), timestamp: now - 40 * 86_400_000 });
     hearth.track({ ...view('recent'), timestamp: now - 86_400_000 });
@@ -377,7 +377,11 @@ describe('the Hearth object', () => {
   });
 
   it('keeps working when IndexedDB fails, and hands the in-memory events to the engine', async () => {
-    const broken = { open: () => { throw new Error('SecurityError'); } } as unknown as IDBFactory;
+    const broken = {
+      open: () => {
+        throw new Error('SecurityError');
+      },
+    } as unknown as IDBFactory;
     const { hearth, engine } = setup({ consent: 'opt-out' }, { parts: { openStore: (o) => openStore({ ...o, indexedDB: broken }) } });
     hearth.track(view('mem-1'));
     await hearth.flush();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveOptions } from '../../src/config.js';
+import { resolveOptions } from '../../src/hearth/config.js';
 import { hasErrorCode } from '../../src/protocol/errors.js';
 import { createHearth } from '../../src/hearth/create-hearth.js';
 
@@ -51,7 +51,13 @@ describe('init options', () => {
 
   it('init fails fast, before loading anything, on bad options or a bad catalog', () => {
     let loaded = false;
-    const deps = { loadRuntime: async () => { loaded = true; throw new Error('unused'); }, window: null };
+    const deps = {
+      loadRuntime: async () => {
+        loaded = true;
+        throw new Error('unused');
+      },
+      window: null,
+    };
     expect(() => createHearth({ consent: 'maybe' } as never, deps)).toThrow(/consent must be one of/);
     expect(() => createHearth({ catalog: [{ id: 'a' }] } as never, deps)).toThrow(expect.objectContaining({ code: 'invalid_catalog' }));
     expect(loaded).toBe(false);

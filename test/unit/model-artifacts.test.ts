@@ -10,7 +10,10 @@ import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
 const items = syntheticItems(10);
 const config = { dims: 8, blocks: 1, heads: 1, maxLen: 6, attributeBuckets: 8, negatives: 4 };
-const history: HistoryStep[] = [{ itemId: 'item-2', type: 'view_item', time: 0 }, { itemId: 'item-3', type: 'purchase', time: 1 }];
+const history: HistoryStep[] = [
+  { itemId: 'item-2', type: 'view_item', time: 0 },
+  { itemId: 'item-3', type: 'purchase', time: 1 },
+];
 
 /** A fetch that serves files from memory, like a static host. */
 function memoryFetch(files: Record<string, string | Uint8Array>): FetchLike {

@@ -16,8 +16,31 @@ describe('hearth-train CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hearth-train-'));
     const lines = Array.from({ length: 30 }, (_, u) => Array.from({ length: 5 }, (_, t) => `${u} ${(u + t) % 8}`).join('\n')).join('\n');
     writeFileSync(join(dir, 'log.txt'), lines);
-    writeFileSync(join(dir, 'catalog.json'), JSON.stringify([{ id: '0', title: 'Zero', category: 'a', brand: 'b', price: 3, inStock: true }, { id: 'extra', title: 'Extra', inStock: false }]));
-    const run = train(['--input', join(dir, 'log.txt'), '--catalog', join(dir, 'catalog.json'), '--out', join(dir, 'out'), '--epochs', '2', '--dims', '8', '--blocks', '1', '--heads', '1', '--threads', '2']);
+    writeFileSync(
+      join(dir, 'catalog.json'),
+      JSON.stringify([
+        { id: '0', title: 'Zero', category: 'a', brand: 'b', price: 3, inStock: true },
+        { id: 'extra', title: 'Extra', inStock: false },
+      ]),
+    );
+    const run = train([
+      '--input',
+      join(dir, 'log.txt'),
+      '--catalog',
+      join(dir, 'catalog.json'),
+      '--out',
+      join(dir, 'out'),
+      '--epochs',
+      '2',
+      '--dims',
+      '8',
+      '--blocks',
+      '1',
+      '--heads',
+      '1',
+      '--threads',
+      '2',
+    ]);
     expect(run.output).toContain('wrote');
     expect(run.status).toBe(0);
     // Validation on each user's last item: the curve and the chosen blend are printed.

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { createIntentModel, intentModelFromCheckpoint } from '../../src/model/intent-model.js';
 import type { HistoryStep } from '../../src/model/contract.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
 
@@ -12,7 +12,7 @@ const items = syntheticItems(60, categories);
 
 /** Sessions of views; when one category gets ≥ 3 views, the session ends in an add_to_cart. */
 function sessions(count: number, seed: number): { steps: HistoryStep[]; views: HistoryStep[]; cart: boolean }[] {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: count }, () => {
     const length = 3 + Math.floor(random() * 4);
     const focus = Math.floor(random() * categories);
@@ -53,7 +53,10 @@ describe('intent model', () => {
 
   test('predicts probabilities with attention over the session', () => {
     const model = createIntentModel({ items, config: { dims: 16, heads: 2, maxLen: 8 } });
-    const out = model.predict([{ itemId: 'item-1', type: 'view_item', time: 0 }, { itemId: 'unknown', type: 'add_to_cart', time: 1 }]);
+    const out = model.predict([
+      { itemId: 'item-1', type: 'view_item', time: 0 },
+      { itemId: 'unknown', type: 'add_to_cart', time: 1 },
+    ]);
     expect(out.cart).toBeGreaterThan(0);
     expect(out.cart).toBeLessThan(1);
     expect(out.purchase).toBeGreaterThan(0);
@@ -65,12 +68,21 @@ describe('intent model', () => {
 
   test('learns that ≥ 3 views of one category lead to the cart, better than chance', async () => {
     const model = createIntentModel({ items, config: { dims: 16, heads: 2, maxLen: 8, dropout: 0 }, seed: 2 });
-    await model.train(sessions(800, 1).map((s) => s.steps), { epochs: 7, batchSize: 64 });
+    await model.train(
+      sessions(800, 1).map((s) => s.steps),
+      { epochs: 7, batchSize: 64 },
+    );
     // From here on (Adam's state exists) training and prediction must not add tensors.
     const before = tf.memory().numTensors;
-    await model.train(sessions(400, 1).map((s) => s.steps), { epochs: 1, batchSize: 64 });
+    await model.train(
+      sessions(400, 1).map((s) => s.steps),
+      { epochs: 1, batchSize: 64 },
+    );
     const test = sessions(300, 7);
-    const score = auc(test.map((s) => model.predict(s.views).cart), test.map((s) => s.cart));
+    const score = auc(
+      test.map((s) => model.predict(s.views).cart),
+      test.map((s) => s.cart),
+    );
     expect(score).toBeGreaterThan(0.75);
     expect(tf.memory().numTensors).toBe(before);
     for (let i = 0; i < 200; i++) model.predict(test[i % test.length]!.views);
@@ -81,7 +93,10 @@ describe('intent model', () => {
   test('round-trips a checkpoint and rejects a corrupt one', () => {
     const model = createIntentModel({ items, config: { dims: 16, heads: 2, maxLen: 8 }, seed: 3 });
     const copy = intentModelFromCheckpoint(structuredClone(model.toCheckpoint()));
-    const session: HistoryStep[] = [{ itemId: 'item-4', type: 'view_item', time: 0 }, { itemId: 'item-10', type: 'view_item', time: 1 }];
+    const session: HistoryStep[] = [
+      { itemId: 'item-4', type: 'view_item', time: 0 },
+      { itemId: 'item-10', type: 'view_item', time: 1 },
+    ];
     expect(copy.predict(session)).toEqual(model.predict(session));
     const bad = model.toCheckpoint();
     bad.weights[0]!.values[0] = Number.POSITIVE_INFINITY;

@@ -7,7 +7,7 @@ import { SasRecommender, recommenderFromCheckpoint } from '../../src/model/sasre
 import { chooseLoss, resolveRecommenderConfig, FULL_SOFTMAX_MAX_ITEMS } from '../../src/model/defaults.js';
 import { loadModelFromUrl, saveModelArtifacts, type FetchLike } from '../../src/model/model-artifacts.js';
 import { decodeModel } from '../../src/protocol/model-file.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import type { HistoryStep, RecommenderConfig } from '../../src/model/contract.js';
 import { errorCodeOf } from '../../src/protocol/errors.js';
 import { syntheticItems } from '../fixtures/model/synthetic-logs.js';
@@ -18,7 +18,15 @@ const steps = (ids: number[]): HistoryStep[] => ids.map((i, t) => ({ itemId: `it
 describe('item neighbours', () => {
   test('counts co-visits within three steps, the next item double, and keeps the strongest per item', () => {
     // Rows 1..5; 1 → 2 → 3 twice, 1 → 4 once.
-    const table = ItemNeighbours.count([[1, 2, 3], [1, 2, 3], [1, 4]], 6, 2);
+    const table = ItemNeighbours.count(
+      [
+        [1, 2, 3],
+        [1, 2, 3],
+        [1, 4],
+      ],
+      6,
+      2,
+    );
     expect(table.neighboursOf(1, 5)).toEqual([
       { row: 2, count: 4 },
       { row: 3, count: 4 },
@@ -32,7 +40,13 @@ describe('item neighbours', () => {
   });
 
   test('scores a history from its newest three steps and from its own transitions', () => {
-    const table = ItemNeighbours.count([[1, 2], [3, 4]], 6);
+    const table = ItemNeighbours.count(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      6,
+    );
     const out = new Float32Array(6);
     // Newest step 2 (weight 1): its neighbour 1 (backward: 1), plus the same pair in the history
     // itself (1). Step 1 (weight 1/2): its neighbour 2 (forward: 2), and again from the history (2).
@@ -88,7 +102,7 @@ describe('the training loss', () => {
   test('samples negatives in proportion to smoothed target frequency, with matching log Q', () => {
     const counts = [0, 999, 99, 0]; // row 0 is padding
     const sampler = new NegativeSampler(counts);
-    const drawn = sampler.sample(20_000, createRandom(1));
+    const drawn = sampler.sample(20_000, seededRandom(1));
     const share = (row: number): number => drawn.filter((r) => r === row).length / drawn.length;
     expect(share(0)).toBe(0);
     const w = [0, 1000 ** 0.75, 100 ** 0.75, 1];
@@ -136,11 +150,13 @@ describe('the model file with neighbours', () => {
     const model = modelWithNeighbours();
     const { modelJson, weightData, tableData } = saveModelArtifacts(model);
     model.dispose();
-    const serve = (tables: Uint8Array | null): FetchLike => async (url) => {
-      if (url.endsWith('neighbours.bin') && !tables) return { ok: false, status: 404, json: async () => null, arrayBuffer: async () => new ArrayBuffer(0) };
-      const body = url.endsWith('weights.bin') ? weightData : (tables as Uint8Array);
-      return { ok: true, status: 200, json: async () => JSON.parse(JSON.stringify(modelJson)), arrayBuffer: async () => body.slice().buffer };
-    };
+    const serve =
+      (tables: Uint8Array | null): FetchLike =>
+      async (url) => {
+        if (url.endsWith('neighbours.bin') && !tables) return { ok: false, status: 404, json: async () => null, arrayBuffer: async () => new ArrayBuffer(0) };
+        const body = url.endsWith('weights.bin') ? weightData : (tables as Uint8Array);
+        return { ok: true, status: 200, json: async () => JSON.parse(JSON.stringify(modelJson)), arrayBuffer: async () => body.slice().buffer };
+      };
     const without = await loadModelFromUrl('https://shop.example/model/model.json', serve(null));
     expect(without.kind).toBe('recommender');
     expect(without.kind === 'recommender' && without.model.neighbours).toBeNull();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { combine } from 'shamir-secret-sharing';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { openShares, REVEAL_BYTES, SHARE_BYTES, secretCommitment, type ReceivedShares } from '../../src/federated/secure/shares.js';
 import { sharingThreshold } from '../../src/federated/secure/params.js';
 import { SecureAggregationError, type SecureParticipant } from '../../src/federated/secure/participant.js';
@@ -75,7 +75,9 @@ describe('secure aggregation against lying clients', () => {
     const target = 4;
     // The liars (a coalition of t − 1 clients working with the server) open their boxes from the
     // target and hand over the key shares too, which an honest client would never reveal for a survivor.
-    const liars = range(round.threshold - 1).filter((i) => i !== target).slice(0, round.threshold - 1);
+    const liars = range(round.threshold - 1)
+      .filter((i) => i !== target)
+      .slice(0, round.threshold - 1);
     const keyShares: Uint8Array[] = [];
     for (const liar of liars) {
       const p = round.participants[liar - 1] as SecureParticipant;
@@ -132,5 +134,12 @@ async function openBox(round: Awaited<ReturnType<typeof runToMasked>>, holder: S
   void holder;
   const box = round.dealt.get(dealer)?.boxes[holderIndex - 1] as Uint8Array;
   const p = round.participants[holderIndex - 1] as unknown as { encryption: { privateKey: CryptoKey } };
-  return openShares({ ctx: round.ctx, holder: holderIndex, encryptionKey: p.encryption.privateKey, dealer, dealerEncryptionKey: (round.roster[dealer - 1] as { encryptionKey: Uint8Array }).encryptionKey, box });
+  return openShares({
+    ctx: round.ctx,
+    holder: holderIndex,
+    encryptionKey: p.encryption.privateKey,
+    dealer,
+    dealerEncryptionKey: (round.roster[dealer - 1] as { encryptionKey: Uint8Array }).encryptionKey,
+    box,
+  });
 }

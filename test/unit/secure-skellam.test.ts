@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { decodeFromGrid, encodeToGrid, poisson, skellam } from '../../src/federated/secure/skellam.js';
 import { gridParams, localVariance } from '../../src/federated/secure/params.js';
 import { addInto, centred } from '../../src/federated/secure/masking.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clipFlat, coordinateMedian, fedAdamStep, fedAvgStep, noisyMean, trimmedMean, weightedMean } from '../../src/server/aggregate.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 
 const f = (...v: number[]): Float32Array => Float32Array.from(v);
 
@@ -23,13 +23,13 @@ describe('aggregation rules', () => {
     // m = 0.01, v = 1e-4, x = 0.01 * 0.01 / (0.01 + 0.001)
     expect(state.m[0]).toBeCloseTo(0.01, 7);
     expect(state.v[0]).toBeCloseTo(1e-4, 9);
-    expect(w[0]).toBeCloseTo(0.01 * 0.01 / 0.011, 7);
+    expect(w[0]).toBeCloseTo((0.01 * 0.01) / 0.011, 7);
     fedAdamStep(w, f(-0.2), state, { learningRate: 0.01, beta1: 0.9, beta2: 0.99, tau: 1e-3 });
     const m2 = 0.9 * 0.01 + 0.1 * -0.2;
     const v2 = 0.99 * 1e-4 + 0.01 * 0.04;
     expect(state.m[0]).toBeCloseTo(m2, 7);
     expect(state.v[0]).toBeCloseTo(v2, 8);
-    expect(w[0]).toBeCloseTo(0.01 * 0.01 / 0.011 + (0.01 * m2) / (Math.sqrt(v2) + 1e-3), 6);
+    expect(w[0]).toBeCloseTo((0.01 * 0.01) / 0.011 + (0.01 * m2) / (Math.sqrt(v2) + 1e-3), 6);
   });
 
   it('takes the coordinate-wise median, which ignores a poisoned minority', () => {

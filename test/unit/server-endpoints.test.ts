@@ -6,7 +6,7 @@ import { createAggregationServer, type AggregationServer } from '../../src/serve
 import type { AggregationServerOptions } from '../../src/server/options.js';
 import { LAYOUT, rawBody, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
 import { encodeUpdate } from '../../src/federated/wire.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
 
 /** The same tensors under a fresh update id (16-bit, seeded rounding). */
@@ -114,12 +114,22 @@ describe('aggregation server endpoints', () => {
       ['wrong shapes', post(server, (await updateBody({ seed: 5, layout: [{ name: 'item_embedding', shape: [21, 4] }, ...LAYOUT.slice(1)] })).body), 422, 'shape_mismatch'],
       ['missing tensor', post(server, (await updateBody({ seed: 6, layout: LAYOUT.slice(0, 2) })).body), 422, 'shape_mismatch'],
       ['norm over the bound', post(server, (await updateBody({ seed: 7, norm: 5 })).body), 422, 'norm_exceeded'],
-      ['NaN scale', post(server, rawBody({ format: 1, modelVersion: '1', roundId: 1, updateId: 'aaaaaaaaaaaaaaaa', bits: 8, tensors: LAYOUT.map((t) => ({ ...t, scale: null })) }, 100)), 422, 'non_finite'],
+      [
+        'NaN scale',
+        post(server, rawBody({ format: 1, modelVersion: '1', roundId: 1, updateId: 'aaaaaaaaaaaaaaaa', bits: 8, tensors: LAYOUT.map((t) => ({ ...t, scale: null })) }, 100)),
+        422,
+        'non_finite',
+      ],
       ['truncated', post(server, good.body.subarray(0, good.body.length - 20)), 400, 'truncated'],
       ['not gzip', post(server, Buffer.from('hello world, this is not an update')), 400, 'malformed'],
       ['empty', post(server, Buffer.alloc(0)), 400, 'empty_body'],
       ['oversized', post(server, Buffer.alloc(5000, 1)), 413, 'body_too_large'],
-      ['inflates past the model', post(server, rawBody({ format: 1, modelVersion: '1', roundId: 1, updateId: 'bbbbbbbbbbbbbbbb', bits: 8, tensors: LAYOUT.map((t) => ({ ...t, scale: 0.1 })) }, 2_000_000)), 413, 'too_large'],
+      [
+        'inflates past the model',
+        post(server, rawBody({ format: 1, modelVersion: '1', roundId: 1, updateId: 'bbbbbbbbbbbbbbbb', bits: 8, tensors: LAYOUT.map((t) => ({ ...t, scale: 0.1 })) }, 2_000_000)),
+        413,
+        'too_large',
+      ],
     ];
     for (const [name, response, status, code] of cases) {
       const res = await response;

@@ -2,7 +2,7 @@
 import { gzipSync } from 'node:zlib';
 import { withManifest, weightsToBuffer, type ModelJson } from '../../src/protocol/model-file.js';
 import { encodeUpdate } from '../../src/federated/wire.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import type { NamedWeight } from '../../src/model/contract.js';
 
 export const LAYOUT = [
@@ -27,7 +27,14 @@ export function tinyModel(seed = 1): { modelJson: ModelJson; weights: Uint8Array
 }
 
 /** An update of L2 norm `norm` (before quantization), as a request body. */
-export async function updateBody(options: { modelVersion?: string; roundId?: number; seed?: number; norm?: number; updateId?: string; layout?: typeof LAYOUT }): Promise<{ body: Buffer; tensors: NamedWeight[]; updateId: string }> {
+export async function updateBody(options: {
+  modelVersion?: string;
+  roundId?: number;
+  seed?: number;
+  norm?: number;
+  updateId?: string;
+  layout?: typeof LAYOUT;
+}): Promise<{ body: Buffer; tensors: NamedWeight[]; updateId: string }> {
   const layout = options.layout ?? LAYOUT;
   const random = seededRandom(options.seed ?? 7);
   const tensors = layout.map(({ name, shape }) => ({

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { LAYOUT, rawBody, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
 
 const COUNT = 3000;
@@ -36,7 +36,12 @@ describe('aggregation server under fuzzing', () => {
     const int = (n: number): number => Math.floor(random() * n);
     const valid = await updateBody({ seed: 5 });
     const raw = gunzipSync(valid.body);
-    const accepted = await server.app.inject({ method: 'POST', url: '/v1/rounds/1/updates', headers: { 'x-hearth-site-key': SITE_KEY, 'content-type': 'application/octet-stream' }, payload: (await updateBody({ seed: 99 })).body });
+    const accepted = await server.app.inject({
+      method: 'POST',
+      url: '/v1/rounds/1/updates',
+      headers: { 'x-hearth-site-key': SITE_KEY, 'content-type': 'application/octet-stream' },
+      payload: (await updateBody({ seed: 99 })).body,
+    });
     expect(accepted.statusCode).toBe(202);
     const before = server.coordinator.status();
     const weightsBefore = (await server.app.inject('/v1/model/weights.bin')).rawPayload;
@@ -98,7 +103,12 @@ describe('aggregation server under fuzzing', () => {
     expect(server.coordinator.status()).toEqual({ ...before, updates: before.updates + validMutants });
     expect((await server.app.inject('/v1/model/weights.bin')).rawPayload.equals(weightsBefore)).toBe(true);
     // A good update is still accepted afterwards.
-    const after = await server.app.inject({ method: 'POST', url: '/v1/rounds/1/updates', headers: { 'x-hearth-site-key': SITE_KEY, 'content-type': 'application/octet-stream' }, payload: (await updateBody({ seed: 100 })).body });
+    const after = await server.app.inject({
+      method: 'POST',
+      url: '/v1/rounds/1/updates',
+      headers: { 'x-hearth-site-key': SITE_KEY, 'content-type': 'application/octet-stream' },
+      payload: (await updateBody({ seed: 100 })).body,
+    });
     expect(after.statusCode).toBe(202);
     console.log(`fuzz: ${sent} bodies in ${Date.now() - started} ms, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
   });

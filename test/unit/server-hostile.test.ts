@@ -11,7 +11,7 @@ import { checkUpdateNorm } from '../../src/server/norm-bound.js';
 import { gunzipExact } from '../../src/server/gunzip-exact.js';
 import { decodeUpdate, encodeUpdate, WireError, type QuantizationBits } from '../../src/federated/wire.js';
 import { addGaussianNoise, clipToNorm } from '../../src/federated/update-math.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { LAYOUT, SITE_KEY, tinyModel, updateBody } from './server-fixtures.js';
 
 const servers: AggregationServer[] = [];
@@ -200,7 +200,12 @@ describe('schemas and metrics', () => {
     const bad = await server.app.inject('/v1/model/weights.bin?v=../../state.json');
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('bad_query');
-    const round = await server.app.inject({ method: 'POST', url: '/v1/rounds/1e3/updates', headers: { 'content-type': 'application/octet-stream', 'x-hearth-site-key': SITE_KEY }, payload: Buffer.from('x') });
+    const round = await server.app.inject({
+      method: 'POST',
+      url: '/v1/rounds/1e3/updates',
+      headers: { 'content-type': 'application/octet-stream', 'x-hearth-site-key': SITE_KEY },
+      payload: Buffer.from('x'),
+    });
     expect(round.json().error).toMatchObject({ code: 'bad_round_id' });
   });
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAggregationServer, createMemoryStore, type AggregationServer, type AggregationStore } from '../../src/server/index.js';
 import { runFederatedRound, type FederatedModel, type FederatedRoundResult } from '../../src/federated/client.js';
-import { seededRandom } from '../../src/federated/random.js';
+import { seededRandom } from '../../src/shared/random.js';
 import { gridParams } from '../../src/federated/secure/params.js';
 import { encodeToGrid } from '../../src/federated/secure/skellam.js';
 import type { SecureUploadRecord } from '../../src/federated/secure/session.js';
@@ -51,7 +51,16 @@ afterEach(async () => {
   dataDir = undefined;
 });
 
-async function start(options: { store?: AggregationStore; dataDir?: string; minClients?: number; cohortSize?: number; phaseTimeoutMs?: number; noiseMultiplier?: number; epsilonBudget?: number; port?: number }): Promise<{ server: AggregationServer; url: string }> {
+async function start(options: {
+  store?: AggregationStore;
+  dataDir?: string;
+  minClients?: number;
+  cohortSize?: number;
+  phaseTimeoutMs?: number;
+  noiseMultiplier?: number;
+  epsilonBudget?: number;
+  port?: number;
+}): Promise<{ server: AggregationServer; url: string }> {
   const { modelJson, weights } = tinyModel();
   const s = await createAggregationServer({
     ...(options.dataDir ? { dataDir: options.dataDir } : { store: options.store ?? createMemoryStore() }),
@@ -152,10 +161,14 @@ describe('secure aggregation through the server', () => {
     const dropping = new Set([models[1], models[4]]);
     const results = await Promise.all(
       models.map((m) =>
-        client(() => started.url, m, async (input, init) => {
-          if (dropping.has(m) && String(input).endsWith('/secagg/masked')) throw new TypeError('offline');
-          return fetch(input, init);
-        }),
+        client(
+          () => started.url,
+          m,
+          async (input, init) => {
+            if (dropping.has(m) && String(input).endsWith('/secagg/masked')) throw new TypeError('offline');
+            return fetch(input, init);
+          },
+        ),
       ),
     );
     expect(results.filter((r) => r.status === 'uploaded')).toHaveLength(4);
@@ -172,10 +185,14 @@ describe('secure aggregation through the server', () => {
     const models = Array.from({ length: 6 }, (_, i) => new ShiftModel(40 + i));
     const results = await Promise.all(
       models.map((m, i) =>
-        client(() => started.url, m, async (input, init) => {
-          if (i >= 3 && String(input).endsWith('/secagg/shares')) throw new TypeError('offline');
-          return fetch(input, init);
-        }),
+        client(
+          () => started.url,
+          m,
+          async (input, init) => {
+            if (i >= 3 && String(input).endsWith('/secagg/shares')) throw new TypeError('offline');
+            return fetch(input, init);
+          },
+        ),
       ),
     );
     expect(results.every((r) => r.status === 'missed')).toBe(true);
@@ -232,7 +249,11 @@ describe('secure aggregation through the server', () => {
   it('refuses plain uploads and tokens it did not hand out', async () => {
     const started = await start({});
     server = started.server;
-    const plain = await fetch(`${started.url}/v1/rounds/1/updates`, { method: 'POST', headers: { 'x-hearth-site-key': SITE_KEY, 'content-type': 'application/octet-stream' }, body: new Uint8Array(40) });
+    const plain = await fetch(`${started.url}/v1/rounds/1/updates`, {
+      method: 'POST',
+      headers: { 'x-hearth-site-key': SITE_KEY, 'content-type': 'application/octet-stream' },
+      body: new Uint8Array(40),
+    });
     expect(plain.status).toBe(409);
     expect(((await plain.json()) as { error: { code: string } }).error.code).toBe('secure_aggregation_required');
     const state = await fetch(`${started.url}/v1/rounds/1/secagg/state`, { headers: { 'x-hearth-secagg-token': 'forged-token' } });

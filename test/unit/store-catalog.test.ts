@@ -1,15 +1,7 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import {
-  CATALOG_FEED_META_KEY,
-  MemoryStore,
-  openStore,
-  refreshCatalogFromFeed,
-  validateCatalog,
-  type CatalogFeedState,
-  type HearthStore,
-} from '../../src/store/index.js';
+import { CATALOG_FEED_META_KEY, MemoryStore, openStore, refreshCatalogFromFeed, validateCatalog, type CatalogFeedState, type HearthStore } from '../../src/store/index.js';
 import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
 
 function idbStore(): Promise<HearthStore> {
@@ -35,7 +27,13 @@ describe('validateCatalog', () => {
     [[{ id: 'a', title: 'A', price: '3' }], /price must be a finite number/],
     [[{ id: 'a', title: 'A', inStock: 'yes' }], /inStock must be a boolean/],
     [[{ id: 'a', title: 'A', category: 3 }], /category must be a string/],
-    [[{ id: 'a', title: 'A' }, { id: 'a', title: 'B' }], /Catalog item 1 \(id "a"\): duplicate id/],
+    [
+      [
+        { id: 'a', title: 'A' },
+        { id: 'a', title: 'B' },
+      ],
+      /Catalog item 1 \(id "a"\): duplicate id/,
+    ],
   ])('rejects %j with a message naming the item and the problem', (input, message) => {
     expect(() => validateCatalog(input)).toThrow(message);
     try {
@@ -61,17 +59,16 @@ describe.each([
       { id: 'c', title: 'C', inStock: true },
     ]);
     expect((await store.getCatalog()).map((i) => i.id)).toEqual(['b', 'c']);
-    expect(await store.getCatalogItems(['c', 'a', 'b'])).toEqual([
-      { id: 'c', title: 'C', inStock: true },
-      undefined,
-      { id: 'b', title: 'B2', inStock: true },
-    ]);
+    expect(await store.getCatalogItems(['c', 'a', 'b'])).toEqual([{ id: 'c', title: 'C', inStock: true }, undefined, { id: 'b', title: 'B2', inStock: true }]);
   });
 
   it('leaves the stored catalog untouched when the new one is invalid', async () => {
     const store = await create();
     await store.replaceCatalog([{ id: 'a', title: 'A', inStock: true }]);
-    const bad = [{ id: 'b', title: 'B', inStock: true }, { id: 'c', price: -3 }] as never;
+    const bad = [
+      { id: 'b', title: 'B', inStock: true },
+      { id: 'c', price: -3 },
+    ] as never;
     await expect(store.replaceCatalog(bad)).rejects.toMatchObject({ code: 'invalid_catalog' });
     expect(await store.getCatalog()).toEqual([{ id: 'a', title: 'A', inStock: true }]);
   });

@@ -54,10 +54,7 @@ describe.each(kinds)('events in the $label', ({ create }) => {
     const { store, all } = await seeded();
     const expectQuery = async (query: Parameters<HearthStore['readEvents']>[0] & object): Promise<void> => {
       let expected = all.filter(
-        (e) =>
-          (query.since === undefined || e.time >= query.since) &&
-          (query.session === undefined || e.session === query.session) &&
-          (query.itemId === undefined || e.itemIds.includes(query.itemId)),
+        (e) => (query.since === undefined || e.time >= query.since) && (query.session === undefined || e.session === query.session) && (query.itemId === undefined || e.itemIds.includes(query.itemId)),
       );
       if (query.limit !== undefined) expected = expected.slice(Math.max(0, expected.length - query.limit));
       const got = await store.readEvents(query);
@@ -231,10 +228,7 @@ describe('events in the IndexedDB store', () => {
   it('stores an event once when two tabs hand it over at the same moment', async () => {
     const factory = new IDBFactory();
     const name = uniqueName();
-    const [tabA, tabB] = await Promise.all([
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-    ]);
+    const [tabA, tabB] = await Promise.all([openStore({ name, logger: recordingLogger(), indexedDB: factory }), openStore({ name, logger: recordingLogger(), indexedDB: factory })]);
     const shared = Array.from({ length: 30 }, (_, i) => makeEvent(i, ['x'], 's', 'view_item', `shared-${i}`));
     const results = await Promise.all([tabA.appendEvents(shared), tabB.appendEvents(shared), tabA.appendEvents(shared.slice(10))]);
     expect(results.reduce((n, r) => n + r.added, 0)).toBe(30);
@@ -270,10 +264,7 @@ describe('events in the IndexedDB store', () => {
   it('loses no event when two connections append at once', async () => {
     const factory = new IDBFactory();
     const name = uniqueName();
-    const [tabA, tabB] = await Promise.all([
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-    ]);
+    const [tabA, tabB] = await Promise.all([openStore({ name, logger: recordingLogger(), indexedDB: factory }), openStore({ name, logger: recordingLogger(), indexedDB: factory })]);
     const writes: Promise<unknown>[] = [];
     for (let i = 0; i < 40; i += 1) {
       writes.push(tabA.appendEvents([makeEvent(i, ['a'], 'A'), makeEvent(i, ['a'], 'A')]));

@@ -84,9 +84,10 @@ describe('openStore fallback to memory', () => {
 
 describe('openStore options', () => {
   it('rejects an invalid retention policy before opening anything', async () => {
-    await expect(
-      openStore({ name: 'x', logger: recordingLogger(), indexedDB: new IDBFactory(), retention: { maxEvents: 1.5, maxAgeDays: 9 } }),
-    ).rejects.toMatchObject({ code: 'invalid_options', message: expect.stringContaining('maxEvents') });
+    await expect(openStore({ name: 'x', logger: recordingLogger(), indexedDB: new IDBFactory(), retention: { maxEvents: 1.5, maxAgeDays: 9 } })).rejects.toMatchObject({
+      code: 'invalid_options',
+      message: expect.stringContaining('maxEvents'),
+    });
   });
 });
 
@@ -112,10 +113,7 @@ describe('other tabs upgrading or deleting the database', () => {
   it('lets one store destroy the database while another connection is open', async () => {
     const factory = new IDBFactory();
     const name = uniqueName();
-    const [tabA, tabB] = await Promise.all([
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-    ]);
+    const [tabA, tabB] = await Promise.all([openStore({ name, logger: recordingLogger(), indexedDB: factory }), openStore({ name, logger: recordingLogger(), indexedDB: factory })]);
     await tabA.appendEvents([makeEvent(1)]);
     await tabA.destroy();
     expect((await factory.databases()).map((d) => d.name)).not.toContain(name);

@@ -41,10 +41,14 @@ describe('withMaintenanceLock', () => {
   it('runs only one holder at a time with Web Locks', async () => {
     const locks = fakeLocks();
     const gate = deferred();
-    const first = withMaintenanceLock('m', async () => {
-      await gate.promise;
-      return 'first';
-    }, { locks });
+    const first = withMaintenanceLock(
+      'm',
+      async () => {
+        await gate.promise;
+        return 'first';
+      },
+      { locks },
+    );
     expect(await withMaintenanceLock('m', () => 'second', { locks })).toBeUndefined();
     gate.resolve();
     expect(await first).toBe('first');
@@ -54,10 +58,7 @@ describe('withMaintenanceLock', () => {
   it('falls back to a lease in the meta store that two tabs cannot both take', async () => {
     const factory = new IDBFactory();
     const name = uniqueName();
-    const [tabA, tabB] = await Promise.all([
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-      openStore({ name, logger: recordingLogger(), indexedDB: factory }),
-    ]);
+    const [tabA, tabB] = await Promise.all([openStore({ name, logger: recordingLogger(), indexedDB: factory }), openStore({ name, logger: recordingLogger(), indexedDB: factory })]);
     let running = 0;
     let maxRunning = 0;
     const work = async (): Promise<string> => {
@@ -93,9 +94,13 @@ describe('withMaintenanceLock', () => {
   it('releases the fallback lease when the maintenance throws', async () => {
     const storage = memoryStorage();
     await expect(
-      withMaintenanceLock('m', () => {
-        throw new Error('boom');
-      }, { locks: null, storage }),
+      withMaintenanceLock(
+        'm',
+        () => {
+          throw new Error('boom');
+        },
+        { locks: null, storage },
+      ),
     ).rejects.toThrow('boom');
     expect(await withMaintenanceLock('m', () => 'ok', { locks: null, storage })).toBe('ok');
   });

@@ -90,7 +90,11 @@ describe('store schema', () => {
     });
     expect(await store.getMeta('tracker.session')).toEqual({ id: 's1', lastEventAt: 5_019 });
     // The ids are live: a replay of an old event is skipped, new events are added.
-    expect(await store.appendEvents([{ ...events[3]! }, { eventId: 'evt-new', type: 'search', time: 6_000, session: 's1', items: [], itemIds: [], search_term: 'mug' }])).toEqual({ added: 1, duplicates: 1, dropped: 0 });
+    expect(await store.appendEvents([{ ...events[3]! }, { eventId: 'evt-new', type: 'search', time: 6_000, session: 's1', items: [], itemIds: [], search_term: 'mug' }])).toEqual({
+      added: 1,
+      duplicates: 1,
+      dropped: 0,
+    });
     expect(await store.countEvents()).toBe(41);
     store.close();
   });

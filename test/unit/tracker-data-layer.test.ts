@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bridgeDataLayer, mapDataLayerEntry } from '../../src/tracker/data-layer.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/shared/logger.js';
 import { validateEvent } from '../../src/tracker/validate-event.js';
 import type { TrackEvent } from '../../src/protocol/event-types.js';
 
@@ -28,7 +28,10 @@ describe('mapDataLayerEntry', () => {
 
   it('maps a purchase with transaction id and sets the list id on items', () => {
     const event = mapDataLayerEntry({ event: 'view_item_list', ecommerce: { item_list_id: 'related', items: [{ item_id: 'a' }, { item_id: 'b', index: 1 }] } });
-    expect(event?.items).toEqual([{ item_id: 'a', item_list_id: 'related' }, { item_id: 'b', index: 1, item_list_id: 'related' }]);
+    expect(event?.items).toEqual([
+      { item_id: 'a', item_list_id: 'related' },
+      { item_id: 'b', index: 1, item_list_id: 'related' },
+    ]);
     const purchase = mapDataLayerEntry({ event: 'purchase', ecommerce: { transaction_id: 'T-1', value: 10, items: [{ item_id: 'a' }] } });
     expect(purchase?.transaction_id).toBe('T-1');
   });
@@ -55,10 +58,15 @@ describe('bridgeDataLayer', () => {
   it('records entries pushed before and after, keeps the original push working, and never throws', () => {
     const win: Record<string, unknown> = { dataLayer: [{ event: 'view_item', ecommerce: { items: [{ item_id: 'early' }] } }] };
     const seen: TrackEvent[] = [];
-    const stop = bridgeDataLayer(win, 'dataLayer', (event) => {
-      if (event.items?.[0]?.item_id === 'boom') throw new Error('track failed');
-      seen.push(event);
-    }, silentLogger);
+    const stop = bridgeDataLayer(
+      win,
+      'dataLayer',
+      (event) => {
+        if (event.items?.[0]?.item_id === 'boom') throw new Error('track failed');
+        seen.push(event);
+      },
+      silentLogger,
+    );
     const layer = win.dataLayer as unknown[];
     expect(layer.push({ event: 'add_to_cart', ecommerce: { items: [{ item_id: 'late' }] } })).toBe(2);
     expect(() => layer.push({ event: 'add_to_cart', ecommerce: { items: [{ item_id: 'boom' }] } })).not.toThrow();

@@ -5,8 +5,8 @@
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { describe, expect, it } from 'vitest';
-import { mergeEvents } from '../../src/tracker/merge-events.js';
-import { backoffDelay } from '../../src/tracker/backoff.js';
+import { mergeEvents } from '../../src/protocol/merge-events.js';
+import { backoffDelay } from '../../src/shared/backoff.js';
 import { drainStashes, pageExitStash, STASH_PREFIX } from '../../src/tracker/page-exit-stash.js';
 import { Tracker } from '../../src/tracker/tracker.js';
 import { validateEvent } from '../../src/tracker/validate-event.js';
@@ -68,6 +68,11 @@ describe('back-off', () => {
   it('doubles from the base delay up to the cap', () => {
     expect([1, 2, 3, 4, 10, 100].map((n) => backoffDelay(n, 1_000, 60_000))).toEqual([1_000, 2_000, 4_000, 8_000, 60_000, 60_000]);
   });
+
+  it('with jitter, waits a uniform share of the same ceiling', () => {
+    expect([0, 0.5, 0.999].map((u) => backoffDelay(3, 1_000, 60_000, () => u))).toEqual([0, 2_000, 3_996]);
+    expect(backoffDelay(100, 1_000, 30_000, () => 0.5)).toBe(15_000);
+  });
 });
 
 describe('the tracker', () => {
@@ -126,8 +131,24 @@ describe('the tracker', () => {
   it('turns an unreadable event (throwing getter, revoked Proxy, BigInt) into invalid_event, never a raw error', () => {
     const { proxy, revoke } = Proxy.revocable({}, {});
     revoke();
-    const getter = Object.defineProperty({ type: 'view_item' }, 'items', { enumerable: true, get: () => { throw new Error('boom'); } });
-    const hostile: unknown[] = [proxy, getter, { type: 'purchase', items: [{ item_id: 'a' }], value: 10n }, { type: { toString: () => { throw new Error('x'); } } }];
+    const getter = Object.defineProperty({ type: 'view_item' }, 'items', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom');
+      },
+    });
+    const hostile: unknown[] = [
+      proxy,
+      getter,
+      { type: 'purchase', items: [{ item_id: 'a' }], value: 10n },
+      {
+        type: {
+          toString: () => {
+            throw new Error('x');
+          },
+        },
+      },
+    ];
     for (const input of hostile) {
       let caught: unknown;
       try {
@@ -142,7 +163,14 @@ describe('the tracker', () => {
 
 describe('the page-exit stash', () => {
   const drainInto = (ls: Storage, store: HearthStore, ownKey = 'none') =>
-    drainStashes({ storage: ls, dbName: 'db', ownKey, canWrite: () => true, adopt: (e) => e.map((x) => (x.session ? x : { ...x, session: 'adopted' })), write: async (e) => (await store.appendEvents(e)).dropped === 0 });
+    drainStashes({
+      storage: ls,
+      dbName: 'db',
+      ownKey,
+      canWrite: () => true,
+      adopt: (e) => e.map((x) => (x.session ? x : { ...x, session: 'adopted' })),
+      write: async (e) => (await store.appendEvents(e)).dropped === 0,
+    });
 
   it('removes a stash only after its write committed; a failed write leaves it for the next page', async () => {
     const ls = storage();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SessionClock, isSessionState, randomId } from '../../src/tracker/session.js';
+import { SessionClock, isSessionState } from '../../src/tracker/session.js';
+import { randomId } from '../../src/shared/random-id.js';
 
 const MIN = 60_000;
 

@@ -4,7 +4,7 @@ import { SasRecommender } from '../../src/model/sasrec-recommender.js';
 import { DataParallelTrainer } from '../../src/train/data-parallel.js';
 import { fitRecommender } from '../../src/train/fit.js';
 import { blendedRanks, metricsOf, type RankingCase } from '../../src/train/evaluate.js';
-import { createRandom } from '../../src/model/random.js';
+import { seededRandom } from '../../src/model/random.js';
 import type { HistoryStep, ItemAttributes, RecommenderConfig } from '../../src/model/contract.js';
 import { cyclicHistories, syntheticItems } from '../fixtures/model/synthetic-logs.js';
 import { trainWorkerUrl } from '../fixtures/model/train-worker-url.js';
@@ -19,7 +19,7 @@ const idsOnly = (n: number, prefix: string): ItemAttributes[] => Array.from({ le
  * three newest steps that item-to-item co-occurrence looks at.
  */
 function keyedSessions(count: number, seed: number): { sequences: HistoryStep[][]; cases: RankingCase[] } {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const sequences: HistoryStep[][] = [];
   const cases: RankingCase[] = [];
   for (let s = 0; s < count; s++) {
@@ -34,12 +34,15 @@ function keyedSessions(count: number, seed: number): { sequences: HistoryStep[][
 
 /** Pure co-visitation: eight groups of four items, each session three of one group in any order. */
 function basketSessions(count: number, seed: number): { sequences: HistoryStep[][]; cases: RankingCase[] } {
-  const random = createRandom(seed);
+  const random = seededRandom(seed);
   const sequences: HistoryStep[][] = [];
   const cases: RankingCase[] = [];
   for (let s = 0; s < count; s++) {
     const group = Math.floor(random() * 8);
-    const members = [0, 1, 2, 3].sort(() => random() - 0.5).slice(0, 3).map((m) => `g${group * 4 + m}`);
+    const members = [0, 1, 2, 3]
+      .sort(() => random() - 0.5)
+      .slice(0, 3)
+      .map((m) => `g${group * 4 + m}`);
     const steps = members.map(step);
     if (s % 5 === 0) cases.push({ history: steps.slice(0, 2), target: members[2] as string, excludeHistory: false });
     else sequences.push(steps);
@@ -109,8 +112,14 @@ describe('training on every core', () => {
     const fit = await fitRecommender({ items, config: small, seed: 1, sequences, validation: cases, minutes: 0, maxEpochs: 4, threads: 2, batchTokens: 256, workerUrl });
     const weight = fit.model.config.neighbourWeight;
     const ranks = blendedRanks(fit.model, cases, [weight, 1]);
-    const served = metricsOf(cases.map((_, c) => ranks[c * 2] as number), 2);
-    const cooccurrence = metricsOf(cases.map((_, c) => ranks[c * 2 + 1] as number), 2);
+    const served = metricsOf(
+      cases.map((_, c) => ranks[c * 2] as number),
+      2,
+    );
+    const cooccurrence = metricsOf(
+      cases.map((_, c) => ranks[c * 2 + 1] as number),
+      2,
+    );
     expect(cooccurrence.hr).toBeGreaterThan(0.8);
     expect(served.hr).toBeGreaterThanOrEqual(cooccurrence.hr * 0.97);
     fit.model.dispose();

@@ -65,7 +65,10 @@ export function gridParams(options: { dim: number; clip: number; noiseMultiplier
   const sigma = noiseMultiplier * scaled;
   const worst = maxClients * l2 + 40 * sigma;
   if (worst >= 2 ** 31) {
-    throw new HearthError('invalid_options', `a sum of ${maxClients} clients with noise multiplier ${noiseMultiplier} over ${dim} values would not fit 32 bits; use a smaller cohort or noise multiplier`);
+    throw new HearthError(
+      'invalid_options',
+      `a sum of ${maxClients} clients with noise multiplier ${noiseMultiplier} over ${dim} values would not fit 32 bits; use a smaller cohort or noise multiplier`,
+    );
   }
   return { scale: scaled / clip, l2Sensitivity: l2, l1Sensitivity: l2 * Math.min(root, l2), targetVariance: sigma * sigma };
 }

@@ -114,7 +114,10 @@ export class SecureParticipant {
     for (let i = 0; i < sharers.length; i++) {
       const dealer = sharers[i] as number;
       const member = this.roster.find((m) => m.index === dealer) as RosterMember;
-      this.received.set(dealer, await openShares({ ctx: this.ctx, holder: me, encryptionKey: this.encryption.privateKey, dealer, dealerEncryptionKey: member.encryptionKey, box: inbox[i] as Uint8Array }));
+      this.received.set(
+        dealer,
+        await openShares({ ctx: this.ctx, holder: me, encryptionKey: this.encryption.privateKey, dealer, dealerEncryptionKey: member.encryptionKey, box: inbox[i] as Uint8Array }),
+      );
     }
     const masked = input.slice();
     addInto(masked, await selfMask(this.ctx, this.seed, me, masked.length));

@@ -5,7 +5,8 @@
  */
 import type { NamedWeight } from '../../model/contract.js';
 import { HearthError } from '../../protocol/errors.js';
-import type { RandomSource } from '../random.js';
+import type { RandomSource } from '../../shared/random.js';
+import type { SecureUploadRecord } from '../../protocol/federated.js';
 import type { SecureRoundInfo, SecureState, JoinAccepted, SharesUpload } from '../../protocol/secure-aggregation-http.js';
 import { SECAGG_TOKEN_HEADER } from '../../protocol/secure-aggregation-http.js';
 import { SITE_KEY_HEADER } from '../../protocol/aggregation-headers.js';
@@ -14,26 +15,7 @@ import { gridParams, localVariance } from './params.js';
 import { SecureAggregationError, SecureParticipant } from './participant.js';
 import { encodeToGrid } from './skellam.js';
 
-/** What one secure upload cost and what it sent, for the privacy centre and the benchmark. */
-export interface SecureUploadRecord {
-  format: 'secagg';
-  modelVersion: string;
-  roundId: number;
-  /** This client's index in the round (a number the server handed out; not linked to the shopper). */
-  index: number;
-  cohort: number;
-  threshold: number;
-  sharers: number;
-  survivors: number;
-  modulusBits: 32;
-  /** Skellam variance this client added per value (on the integer grid); 0 without DP. */
-  noiseVariance: number;
-  /** Request body bytes by phase; each is fixed by the model, the round and the cohort. */
-  bytes: { join: number; shares: number; masked: number; unmask: number };
-  /** Milliseconds of computation on this client (keys, shares, encoding, noise, masks), network waits excluded. */
-  cpuMs: number;
-  tensors: { name: string; shape: number[] }[];
-}
+export type { SecureUploadRecord };
 
 export interface SecureSessionDeps {
   base: string;

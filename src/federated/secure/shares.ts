@@ -115,7 +115,14 @@ export interface ReceivedShares {
  * Opens the box `dealer` sealed to `holder`. `undefined` when it does not open or names another
  * pair of clients (a tampered or misdirected box): the holder then has nothing to reveal for it.
  */
-export async function openShares(options: { ctx: RoundContext; holder: number; encryptionKey: CryptoKey; dealer: number; dealerEncryptionKey: Uint8Array; box: Uint8Array }): Promise<ReceivedShares | undefined> {
+export async function openShares(options: {
+  ctx: RoundContext;
+  holder: number;
+  encryptionKey: CryptoKey;
+  dealer: number;
+  dealerEncryptionKey: Uint8Array;
+  box: Uint8Array;
+}): Promise<ReceivedShares | undefined> {
   const { ctx, holder, dealer } = options;
   let key: CryptoKey;
   try {

@@ -10,7 +10,7 @@
  * server can unmask.
  */
 import { HearthError } from '../../protocol/errors.js';
-import type { RandomSource } from '../random.js';
+import type { RandomSource } from '../../shared/random.js';
 
 /** log k! for k < 10, exactly; Stirling's series beyond (error < 1e-13 there). */
 const LOG_FACTORIAL = [0, 0, Math.log(2), Math.log(6), Math.log(24), Math.log(120), Math.log(720), Math.log(5040), Math.log(40320), Math.log(362880)];

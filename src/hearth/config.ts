@@ -3,11 +3,11 @@
  * mistake: `resolveOptions` throws `HearthError('invalid_options')` naming the option, what it
  * got and what is valid, before anything is opened or listened to.
  */
-import { HearthError, readPageData } from './protocol/errors.js';
-import type { CatalogItem, RetentionPolicy } from './store/types.js';
-import type { EngineOptions } from './protocol/engine-options.js';
-import type { FederatedOptions } from './federated/options.js';
-import { CONSENT_MODES, type ConsentMode } from './consent/consent.js';
+import { HearthError, readPageData } from '../protocol/errors.js';
+import type { CatalogItem, RetentionPolicy } from '../store/types.js';
+import type { EngineOptions } from '../protocol/engine-options.js';
+import type { FederatedOptions } from '../protocol/federated.js';
+import { CONSENT_MODES, type ConsentMode } from '../consent/consent.js';
 
 /** Which parts of autocapture run; every part is on unless set to false. */
 export interface AutocaptureOptions {
@@ -70,19 +70,7 @@ export interface ResolvedOptions {
   federated: FederatedOptions | undefined;
 }
 
-const OPTION_KEYS = [
-  'dbName',
-  'consent',
-  'autocapture',
-  'dataLayer',
-  'catalog',
-  'sessionTimeoutMinutes',
-  'retention',
-  'flushIntervalMs',
-  'debug',
-  'engine',
-  'federated',
-] as const;
+const OPTION_KEYS = ['dbName', 'consent', 'autocapture', 'dataLayer', 'catalog', 'sessionTimeoutMinutes', 'retention', 'flushIntervalMs', 'debug', 'engine', 'federated'] as const;
 const AUTOCAPTURE_KEYS = ['impressions', 'clicks', 'actions', 'productPage', 'search', 'pageViews'] as const;
 
 function fail(message: string): never {

@@ -5,7 +5,7 @@
  * are the same event exactly when they have the same `eventId`; nothing else is compared (two
  * identical clicks in one millisecond are two events).
  */
-import type { StoredEvent } from '../protocol/event-types.js';
+import type { StoredEvent } from './event-types.js';
 
 /**
  * Every event of `lists` once (the first copy of each id wins), oldest first; events of equal
