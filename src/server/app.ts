@@ -226,7 +226,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
 
   if (coordinator.secure) {
     const secure = coordinator.secure;
-    registerSecureRoutes(app, { round: () => secure, validKey, countRejection: (code) => coordinator.countRejection(code) });
+    registerSecureRoutes(app, { round: () => secure, validKey });
   }
 
   return {

@@ -21,7 +21,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Value } from 'typebox/value';
 import type { AccountantEntry } from '../federated/accountant.js';
-import { fromBase64Url, PUBLIC_KEY_BYTES } from '../federated/secure/crypto.js';
+import { fromBase64Url, importPublicKey, PUBLIC_KEY_BYTES } from '../federated/secure/crypto.js';
 import { addInto, centred } from '../federated/secure/masking.js';
 import { gridParams, localVariance, MAX_COHORT, sharingThreshold, type GridParams } from '../federated/secure/params.js';
 import { REVEAL_BYTES } from '../federated/secure/shares.js';
@@ -233,11 +233,22 @@ export class SecureRound {
   }
 
   /** Phase 1: a client joins with its two public keys. */
-  join(roundId: number, body: Uint8Array): Promise<{ index: number; token: string }> {
+  async join(roundId: number, body: Uint8Array): Promise<{ index: number; token: string }> {
     const request = parseJson(body);
     if (!Value.Check(JoinRequest, request)) throw new SecureRejection(400, 'malformed', 'join needs encryptionKey and maskingKey (base64url P-256 points)');
-    decoded(request.encryptionKey, PUBLIC_KEY_BYTES, 'encryptionKey');
-    decoded(request.maskingKey, PUBLIC_KEY_BYTES, 'maskingKey');
+    // A key that is not a P-256 point would make every other client's key agreement fail: it is
+    // refused here rather than breaking the round for the whole cohort later.
+    for (const [what, key] of [
+      ['encryptionKey', request.encryptionKey],
+      ['maskingKey', request.maskingKey],
+    ] as const) {
+      const bytes = decoded(key, PUBLIC_KEY_BYTES, what);
+      try {
+        await importPublicKey(bytes);
+      } catch {
+        throw new SecureRejection(400, 'bad_key', `${what} is not a point on P-256`);
+      }
+    }
     return this.host.exclusive(async () => {
       this.checkRound(roundId);
       this.expectPhase('advertise');

@@ -14,7 +14,6 @@ import { SecureRejection } from './secure-round.js';
 export interface SecureRouteDeps {
   round: () => SecureRound;
   validKey: (given: unknown) => boolean;
-  countRejection: (code: string) => void;
 }
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 408: ErrorReply, 409: ErrorReply, 413: ErrorReply, 422: ErrorReply, 429: ErrorReply };
@@ -29,16 +28,14 @@ function bytesOf(body: unknown): Uint8Array {
  *
  * @example
  * ```ts
- * registerSecureRoutes(app, { round: () => coordinator.secure!, validKey, countRejection });
+ * registerSecureRoutes(app, { round: () => coordinator.secure!, validKey });
  * ```
  */
 export function registerSecureRoutes(app: FastifyInstance, deps: SecureRouteDeps): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
   const checkKey = async (request: { headers: Record<string, unknown> }): Promise<void> => {
-    if (!deps.validKey(request.headers[SITE_KEY_HEADER])) {
-      deps.countRejection('bad_site_key');
-      throw new SecureRejection(401, 'bad_site_key', `missing or unknown ${SITE_KEY_HEADER}`);
-    }
+    // Counted once, with every other refusal, by the app's error handler.
+    if (!deps.validKey(request.headers[SITE_KEY_HEADER])) throw new SecureRejection(401, 'bad_site_key', `missing or unknown ${SITE_KEY_HEADER}`);
   };
   const post = { params: RoundParams, headers: UploadHeaders };
 
