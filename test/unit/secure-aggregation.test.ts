@@ -3,7 +3,8 @@ import { combine } from 'shamir-secret-sharing';
 import { seededRandom } from '../../src/shared/random.js';
 import { openShares, REVEAL_BYTES, SHARE_BYTES, secretCommitment, type ReceivedShares } from '../../src/federated/secure/shares.js';
 import { sharingThreshold } from '../../src/federated/secure/params.js';
-import { SecureAggregationError, type SecureParticipant } from '../../src/federated/secure/participant.js';
+import { SecureAggregationError, SecureParticipant } from '../../src/federated/secure/participant.js';
+import { runSecureSession } from '../../src/federated/secure/session.js';
 import { UnmaskError } from '../../src/federated/secure/unmask.js';
 import { plainSum, runToMasked, unmask } from './secure-fixtures.js';
 
@@ -105,6 +106,40 @@ describe('secure aggregation against lying clients', () => {
     expect(() => p.unmask(round.survivors.slice(0, round.threshold - 1))).toThrow(SecureAggregationError);
     p.unmask(round.survivors);
     expect(() => p.unmask(round.survivors.slice(1))).toThrow(/already answered/);
+  });
+
+  it('an honest client refuses a roster holding a key that is not a P-256 point', async () => {
+    const ctx = { roundId: 7, modelVersion: '3' };
+    const [a, b] = await Promise.all([SecureParticipant.create(ctx), SecureParticipant.create(ctx)]);
+    const offCurve = new Uint8Array(65).fill(1);
+    offCurve[0] = 4;
+    const roster = [
+      { index: 1, ...(a as SecureParticipant).publicKeys },
+      { index: 2, ...(b as SecureParticipant).publicKeys, maskingKey: offCurve },
+    ];
+    await expect((a as SecureParticipant).deal(1, roster, 2, 2)).rejects.toMatchObject({ reason: 'bad_roster' });
+  });
+
+  it('a server answering what cannot be parsed makes the round missed, never an exception', async () => {
+    const answers: Response[] = [
+      new Response(JSON.stringify({ index: 1, token: 't'.repeat(43) }), { status: 202 }),
+      // A roster whose keys are not base64url.
+      new Response(JSON.stringify({ roundId: 1, phase: 'share', pollMs: 0, threshold: 2, done: false, roster: [{ index: 1, encryptionKey: '!!!', maskingKey: '!!!' }] }), { status: 200 }),
+    ];
+    const outcome = await runSecureSession([{ name: 'w', shape: [4], values: new Float32Array(4) }], {
+      base: 'http://fl.invalid',
+      siteKey: 'site-key-0001',
+      roundId: 1,
+      modelVersion: '1',
+      clip: 1,
+      secure: { cohortSize: 3, minClients: 2, noiseMultiplier: 0, modulusBits: 32, phase: 'advertise', phaseTimeoutMs: 1000 },
+      doFetch: async () => answers.shift() ?? new Response('not json', { status: 200 }),
+      init: (extra) => extra ?? {},
+      sleep: async () => undefined,
+      random: seededRandom(3),
+      now: () => 0,
+    });
+    expect(outcome).toEqual({ status: 'missed', reason: 'secagg_bad_message' });
   });
 
   it('a dealer whose shares disagree gets the round abandoned, not a wrong sum published', async () => {

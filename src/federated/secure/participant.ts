@@ -3,7 +3,8 @@
  * the checks that keep an honest client safe whatever the server asks.
  *
  * The client refuses (throws `SecureAggregationError`) when:
- * - the roster does not hold its own keys, repeats an index, or is larger than 255;
+ * - the roster does not hold its own keys, repeats an index, holds a key that is not a P-256
+ *   point, or is larger than 255;
  * - the threshold is not the one both sides derive from the roster's size (a server lowering it
  *   could collect both halves of an update);
  * - the sharers or survivors are not subsets of the roster / sharers, are fewer than the
@@ -11,7 +12,7 @@
  *   how a server would collect a seed share and a key share of the same client).
  */
 import { HearthError } from '../../protocol/errors.js';
-import { exportPrivateScalar, generateAgreementKeys, randomBytes, sameBytes, type AgreementKeys } from './crypto.js';
+import { exportPrivateScalar, generateAgreementKeys, importPublicKey, randomBytes, sameBytes, type AgreementKeys } from './crypto.js';
 import { addInto, assertLittleEndian, pairSign, subtractInto } from './masking.js';
 import { MAX_COHORT, sharingThreshold } from './params.js';
 import { dealShares, openShares, REVEAL_BYTES, SECRET_BYTES, type DealtShares, type ReceivedShares, type RoundContext } from './shares.js';
@@ -80,6 +81,14 @@ export class SecureParticipant {
     const mine = roster.find((m) => m.index === index);
     if (!mine || !sameBytes(mine.encryptionKey, this.encryption.publicKey) || !sameBytes(mine.maskingKey, this.masking.publicKey)) {
       throw new SecureAggregationError('bad_roster', 'the roster does not hold this client under its index and keys');
+    }
+    for (const m of roster) {
+      try {
+        await importPublicKey(m.encryptionKey);
+        await importPublicKey(m.maskingKey);
+      } catch {
+        throw new SecureAggregationError('bad_roster', `the keys of client ${m.index} are not P-256 points`);
+      }
     }
     const expected = sharingThreshold(n, minClients);
     if (threshold !== expected) throw new SecureAggregationError('bad_threshold', `threshold ${threshold} for ${n} clients; expected ${expected}`);

@@ -6,6 +6,7 @@
 import type { NamedWeight } from '../../model/contract.js';
 import { HearthError } from '../../protocol/errors.js';
 import type { RandomSource } from '../../shared/random.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import type { SecureUploadRecord } from '../../protocol/federated.js';
 import type { SecureRoundInfo, SecureState, JoinAccepted, SharesUpload } from '../../protocol/secure-aggregation-http.js';
 import { SECAGG_TOKEN_HEADER } from '../../protocol/secure-aggregation-http.js';
@@ -61,7 +62,8 @@ const MOVED_ON = new Set(['wrong_round', 'wrong_phase', 'cohort_full', 'not_in_r
 
 /**
  * Runs the secure protocol for one clipped update. Never throws for runtime trouble (network,
- * a round that moved on, a server that breaks the protocol): the outcome says what happened.
+ * a round that moved on, a server that breaks the protocol or sends what cannot be parsed): the
+ * outcome says what happened.
  * Throws `HearthError('aborted')` when `signal` aborts.
  *
  * @example
@@ -76,7 +78,10 @@ export async function runSecureSession(update: readonly NamedWeight[], deps: Sec
     if (deps.signal?.aborted) throw new HearthError('aborted', 'federated round cancelled');
     if (error instanceof Stop) return { status: error.status, reason: error.reason };
     if (error instanceof SecureAggregationError) return { status: 'missed', reason: `secagg_${error.reason}` };
-    throw error;
+    // Anything else (a state that is not JSON, a box that is not base64url, a key WebCrypto
+    // refuses) comes from a server answer this client cannot use: the round is missed, and the
+    // page never sees an exception.
+    return { status: 'missed', reason: 'secagg_bad_message' };
   }
 }
 
@@ -120,7 +125,7 @@ async function session(update: readonly NamedWeight[], deps: SecureSessionDeps):
         if (MOVED_ON.has(reason)) throw new Stop('missed', reason);
         if (!(response.status >= 500 || response.status === 429 || response.status === 408)) throw new Stop('rejected', reason);
       }
-      if (attempt < attempts) await deps.sleep(deps.random() * Math.min(30_000, 500 * 2 ** (attempt - 1)), deps.signal);
+      if (attempt < attempts) await deps.sleep(backoffDelay(attempt, 500, 30_000, deps.random), deps.signal);
     }
     throw new Stop('missed', reason);
   };
