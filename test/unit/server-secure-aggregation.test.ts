@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { createAggregationServer, createMemoryStore, type AggregationServer, type AggregationStore } from '../../src/server/index.js';
 import { runFederatedRound, type FederatedModel, type FederatedRoundResult } from '../../src/federated/client.js';
 import { seededRandom } from '../../src/shared/random.js';
-import { gridParams } from '../../src/federated/secure/params.js';
+import { gridParams, localVariance } from '../../src/federated/secure/params.js';
+import { RdpAccountant } from '../../src/federated/accountant.js';
 import { encodeToGrid } from '../../src/federated/secure/skellam.js';
 import type { SecureUploadRecord } from '../../src/federated/secure/session.js';
 import type { NamedWeight, TrainOptions } from '../../src/model/contract.js';
@@ -235,7 +236,7 @@ describe('secure aggregation through the server', () => {
     expect(maxError(await publishedDelta(current.server), mean(models))).toBeLessThan(2 / grid.scale);
   });
 
-  it('adds distributed noise, reports epsilon and refuses to publish past the budget', async () => {
+  it('adds distributed noise and refuses to publish past the budget', async () => {
     const started = await start({ noiseMultiplier: 0.8, epsilonBudget: 0.01 });
     server = started.server;
     const models = Array.from({ length: 6 }, (_, i) => new ShiftModel(60 + i));
@@ -244,6 +245,53 @@ describe('secure aggregation through the server', () => {
     expect((results[0]?.upload?.header as SecureUploadRecord).noiseVariance).toBeGreaterThan(0);
     await server.settled();
     expect(server.coordinator.status()).toMatchObject({ status: 'budget_exhausted', modelVersion: '1', roundsPublished: 0 });
+  });
+
+  it('accounts for the noise the sum actually carries: ε of the survivors’ shares, not the planned noise', async () => {
+    const z = 1;
+    const grid = gridParams({ dim: DIM, clip: 1, noiseMultiplier: z, maxClients: 6 });
+    const expected = (summed: number): number =>
+      new RdpAccountant().epsilon(1e-5, { mechanism: 'skellam', q: summed / 1000, l1: grid.l1Sensitivity, l2: grid.l2Sensitivity, variance: summed * localVariance(grid, 6), steps: 1 });
+
+    const whole = await start({ noiseMultiplier: z });
+    server = whole.server;
+    const models = Array.from({ length: 6 }, (_, i) => new ShiftModel(70 + i));
+    const all = await Promise.all(models.map((m) => client(() => whole.url, m)));
+    expect(all.map((r) => r.status)).toEqual(Array(6).fill('uploaded'));
+    await server.settled();
+    expect(server.coordinator.status()).toMatchObject({ roundsPublished: 1 });
+    expect(server.coordinator.status().epsilon).toBeCloseTo(expected(6), 10);
+    // The sum carries σ = z · clip = 1 per coordinate, so the mean of six is off by about 1/6.
+    const published = await publishedDelta(server);
+    const target = mean(models);
+    let squares = 0;
+    for (let i = 0; i < DIM; i++) squares += ((published[i] as number) - (target[i] as number)) ** 2;
+    expect(Math.sqrt(squares / DIM)).toBeGreaterThan(0.6 / 6);
+    expect(Math.sqrt(squares / DIM)).toBeLessThan(1.4 / 6);
+    await server.close();
+
+    // Two of six drop after sharing: the sum carries 4/6 of the planned variance.
+    const partial = await start({ noiseMultiplier: z, phaseTimeoutMs: 1500 });
+    server = partial.server;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        client(
+          () => partial.url,
+          new ShiftModel(80 + i),
+          async (input, init) => {
+            if (i >= 4 && String(input).endsWith('/secagg/masked')) throw new TypeError('offline');
+            return fetch(input, init);
+          },
+        ),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'uploaded')).toHaveLength(4);
+    await server.settled();
+    const epsilon = server.coordinator.status().epsilon as number;
+    expect(epsilon).toBeCloseTo(expected(4), 10);
+    // Not what the planned noise would have given for four inputs.
+    const planned = new RdpAccountant().epsilon(1e-5, { mechanism: 'skellam', q: 4 / 1000, l1: grid.l1Sensitivity, l2: grid.l2Sensitivity, variance: grid.targetVariance, steps: 1 });
+    expect(epsilon).toBeGreaterThan(planned);
   });
 
   it('refuses plain uploads and tokens it did not hand out', async () => {
