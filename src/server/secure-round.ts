@@ -117,6 +117,8 @@ export class SecureRound {
   static async restore(host: SecureRoundHost, options: SecureOptions): Promise<SecureRound> {
     if (!Number.isSafeInteger(options.cohortSize) || options.cohortSize < 2 || options.cohortSize > MAX_COHORT) throw new Error(`cohortSize must be an integer in 2–${MAX_COHORT}`);
     const round = new SecureRound(host, options);
+    // Fails at start-up, not at the first unmasking, when an honest sum could wrap 32 bits.
+    round.grid();
     if (!host.state().secure) await host.commitSecure(round.freshPhase());
     await round.load();
     return round;

@@ -123,6 +123,22 @@ describe('hearth-server wires secure aggregation from its flags', () => {
     expect(metrics).toMatch(/^hearth_secure_aggregation 1$/m);
     expect(metrics).toMatch(/^hearth_rounds_abandoned_total 0$/m);
   });
+
+  it('refuses to start when an honest sum of the cohort could wrap around 32 bits', async () => {
+    const { modelJson, weights } = tinyModel();
+    await expect(
+      createAggregationServer({
+        store: createMemoryStore(),
+        initialModel: { modelJson, weights },
+        siteKeys: [SITE_KEY],
+        minClients: 2,
+        secureAggregation: true,
+        cohortSize: 3,
+        noiseMultiplier: 1e5,
+        population: 1000,
+      }),
+    ).rejects.toThrow(/would not fit 32 bits/);
+  });
 });
 
 describe('the secure routes refuse what a client may not send', () => {
