@@ -14,6 +14,7 @@
 // attack without and with secure aggregation; upload bytes; server throughput; and the costs of
 // secure aggregation at cohorts of 10, 50 and 200.
 import { build } from 'esbuild';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir, availableParallelism, loadavg } from 'node:os';
@@ -390,7 +391,7 @@ async function serverSideRound(cohort) {
     // One word through the real masking (it opens every box addressed to this device); the
     // uploaded input is random words of the model's size.
     await d.mask(new Uint32Array(1), s.sharers, s.inbox.map(fromB64));
-    sent[i] += (await post('masked', joined[i].token, crypto.getRandomValues(new Uint8Array(4 * parameters)), false)).bytes;
+    sent[i] += (await post('masked', joined[i].token, new Uint8Array(randomBytes(4 * parameters)), false)).bytes;
   }
   const survivors = (await state(joined[0].token)).survivors;
   for (const [i, d] of devices.entries()) sent[i] += (await post('unmask', joined[i].token, { reveals: d.unmask(survivors).map(b64) })).bytes;
