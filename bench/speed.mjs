@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:speed [-- --quick]`: recommend() latency (p50/p95) at 1k, 10k and 100k catalog
+// `npm run bench:speed [-- --quick] [-- --backends wasm,cpu,webgpu,webgl]`: recommend() latency (p50/p95) at 1k, 10k and 100k catalog
 // items with 50 events of history, served as a shop serves it (the model blended with a full
 // item-neighbour table, every item explained), and training throughput (events/s), in Node (cpu, wasm, through
 // EngineCore) and in Chromium (webgpu, webgl, wasm, through the real worker dist/hearth.worker.js);
@@ -16,8 +16,17 @@ import { extname, join, normalize, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
-const quick = process.argv.includes('--quick');
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    // e.g. `--backends wasm` to re-measure one backend on a quiet machine.
+    backends: { type: 'string', default: 'wasm,cpu,webgpu,webgl' },
+  },
+});
+const quick = flags.quick;
+const wanted = (backend) => flags.backends.split(',').includes(backend);
 const root = resolve(import.meta.dirname, '..');
 const SIZES = [1_000, 10_000, 100_000];
 const HISTORY = 50;
@@ -214,7 +223,7 @@ async function chromiumPart(node) {
     const tab = await context.newPage();
     await tab.goto(`${server.origin}/speed.html`);
     await tab.waitForFunction(() => 'hearthTest' in window);
-    const backends = ['webgpu', 'webgl', 'wasm'];
+    const backends = ['webgpu', 'webgl', 'wasm'].filter(wanted);
     for (const backend of backends) {
       for (const n of SIZES) {
         // WebGPU on a software adapter takes ~0.2-1 s per call at 100k: fewer runs there.
@@ -282,7 +291,7 @@ async function chromiumPart(node) {
         log(`chromium ${backend} ${n}: ${ok ? `p50 ${percentile(result.times, 50).toFixed(2)} ms` : `not measured (${result.backend}: ${result.source})`}`);
       }
     }
-    for (const backend of ['wasm', 'webgl', 'webgpu']) {
+    for (const backend of ['wasm', 'webgl', 'webgpu'].filter(wanted)) {
       const result = await tab.evaluate(
         async ({ backend, events }) => {
           const { createEngineClient, openStore, createLogger } = window.hearthTest;
@@ -360,7 +369,7 @@ async function chromiumPart(node) {
 
 // ---------- run ----------
 const node = await nodePart();
-for (const backend of ['wasm', 'cpu']) {
+for (const backend of ['wasm', 'cpu'].filter(wanted)) {
   await node.setup(backend);
   for (const n of SIZES) {
     const reps = backend === 'cpu' && n === 100_000 ? { warm: 2, runs: quick ? 5 : 20 } : REPS;
@@ -373,6 +382,8 @@ for (const backend of ['wasm', 'cpu']) {
   rows.push({ where: 'node', backend, what: 'train events/s', value: events / seconds, note: `${events} events, 1 epoch, ${seconds.toFixed(1)} s, loss ${result.recommenderLoss?.toFixed(3)}` });
   log(`node train ${backend}: ${(events / seconds).toFixed(0)} events/s`);
 }
+// The Chromium part builds its models in Node: a backend is needed even when no Node row is.
+if (!wanted('wasm') && !wanted('cpu')) await node.setup('wasm');
 await chromiumPart(node);
 
 const gz = (file) => gzipSync(readFileSync(file)).length;

@@ -151,6 +151,9 @@ function whyThis(rec, list) {
     }
     pop.append(ol);
     pop.append(el('p', { class: 'muted', text: 'Weights: the model’s attention over your history, times how close each of those items is to this one. Computed on this device.' }));
+  } else if (rec.source === 'model') {
+    // Each recent event is weighed by how much hiding it lowers this item's score; none of them did.
+    pop.append(el('p', { text: 'No single recent event raised this pick on its own: it follows from your browsing as a whole.' }));
   } else if (rec.source === 'similar') {
     pop.append(el('p', { text: list === 'similar' ? `Its learned embedding is close to ${titleOf(params.get('id'))}.` : 'Similar to items you looked at.' }));
   } else if (rec.source === 'trending') {
