@@ -19,9 +19,10 @@ const ELEMENTS = [
   { type: 'train', pattern: 'src/train/**', partialMatch: false },
   { type: 'server', pattern: 'src/server/**', partialMatch: false },
   { type: 'shared', pattern: 'src/shared/**', partialMatch: false },
+  { type: 'experiments', pattern: 'src/experiments/**', partialMatch: false },
 ];
 
-const PAGE = ['tracker', 'consent', 'hearth', 'client', 'store', 'shared', 'protocol'];
+const PAGE = ['tracker', 'consent', 'hearth', 'client', 'store', 'shared', 'protocol', 'experiments'];
 
 /** A policy: elements of the `from` types may import elements of the `to` types. */
 function allow(from, to) {
@@ -69,19 +70,22 @@ export default tseslint.config(
             allow('protocol', ['protocol']),
             // The page: never the worker, the models, tfjs or Node.
             allow(['tracker', 'consent', 'shared'], PAGE),
+            // Experiments' pure logic (assignment, attribution, layouts, randomized response,
+            // statistics, Thompson sampling): the page, the worker and the server share it.
+            allow('experiments', ['experiments', 'protocol', 'shared']),
             allow('store', ['store', 'protocol', 'shared']),
             allow(['hearth', 'client'], PAGE),
             // One file per bundle; which side each bundle may reach is checked in test/e2e/bundle-size.test.ts
             // and engine-bundle.test.ts (no tfjs outside the worker bundle).
             allow('entries', [...PAGE, 'entries', 'worker']),
             // The worker: the models, federated learning, the store; never the page's code.
-            allow('worker', ['worker', 'model', 'federated', 'store', 'protocol', 'shared']),
+            allow('worker', ['worker', 'model', 'federated', 'store', 'protocol', 'shared', 'experiments']),
             // The models are pure tfjs: data in, tensors out; no storage, no engine.
             allow('model', ['model', 'protocol', 'shared']),
-            allow('federated', ['federated', 'model', 'store', 'protocol', 'shared']),
+            allow('federated', ['federated', 'model', 'store', 'protocol', 'shared', 'experiments']),
             // Node only.
             allow('train', ['train', 'model', 'protocol', 'shared']),
-            allow('server', ['server', 'federated', 'protocol', 'shared']),
+            allow('server', ['server', 'federated', 'protocol', 'shared', 'experiments']),
           ],
         },
       ],

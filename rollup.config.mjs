@@ -63,7 +63,10 @@ function config({ input, file, format, name, bundle, minify, target, banner, spl
       // ES2022 for browsers: native class fields (Chrome 72, Firefox 69, Safari 14 — older than the
       // module workers and CompressionStream Hearth needs anyway), ~200 bytes less in the 8 KB tag.
       esbuild({ target: browser ? 'es2022' : 'node20', loaders: { '.js': false }, tsconfig: 'tsconfig.json' }),
-      minify && terser({ format: { comments: false }, compress: { passes: 2 } }),
+      // typeofs off: tfjs starts its WASM threads from the threaded factory's own source text
+      // (Function#toString into a blob), where a `typeof x !== 'undefined'` guard on a variable of
+      // the enclosing module must survive; folded into `x === void 0` it throws in every thread.
+      minify && terser({ format: { comments: false }, compress: { passes: 2, typeofs: false } }),
       file === 'dist/hearth.worker.js' && copyWasmBinaries(),
     ].filter(Boolean),
     output: split

@@ -646,6 +646,7 @@ async function refreshEngineFacts(h) {
     ['Status', info.status],
     ['Backend', info.backend ?? '—'],
     ['Why', info.backendReason || '—'],
+    ['Threads', info.wasmThreads === null ? '—' : `${info.wasmThreads} WASM thread${info.wasmThreads === 1 ? '' : 's'}${info.wasmThreads === 1 ? ' (the page is not cross-origin isolated)' : ''}`],
     ['Adapter', info.adapter ? `${info.adapter.vendor || 'unknown'} ${info.adapter.architecture || ''}${info.adapter.isFallbackAdapter ? ' (software fallback)' : ''}` : 'none'],
     ['Parameters', `recommender ${info.parameters.recommender.toLocaleString()}, intent ${info.parameters.intent.toLocaleString()}`],
     ['Last trained', info.lastTrainedAt ? `${new Date(info.lastTrainedAt).toLocaleTimeString()} (loss ${info.lastLoss?.toFixed(4) ?? '—'})` : 'not yet'],
@@ -850,6 +851,77 @@ async function renderEngine(h) {
   );
 }
 
+// ---------------------------------------------------------------- experiments
+
+const EXPERIMENT = 'home-recs';
+
+async function renderExperiments(h) {
+  // The same call a shop makes to decide what to show; here it only displays the assignment.
+  const test = await h.experiment(EXPERIMENT, { variants: ['bestsellers', 'model'], metrics: ['add_to_cart', 'purchase'] });
+  void test.exposed();
+  const showDevice = async () => {
+    const record = (await h.experiments.list()).find((r) => r.name === EXPERIMENT);
+    const rows = [
+      ['Variant', test.enrolled ? (test.variant === 'model' ? 'For you (the model)' : 'Bestsellers (the control)') : 'not enrolled (no personalisation consent): the control'],
+      ['Exposed', record?.exposedAt ? timeAgo(record.exposedAt) : '—'],
+      ['Added to cart since', record?.outcome ? (record.outcome.add_to_cart ? 'yes' : 'no') : '—'],
+      ['Reported', record?.report ? `${timeAgo(record.report.at)} (${record.report.channel}, ε ${record.report.epsilon.toFixed(2)})` : 'not yet'],
+    ];
+    $('#experiment-device').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })]));
+  };
+  $('#experiment-report')?.addEventListener('click', async () => {
+    const result = await h.experiments.report();
+    setText('#experiment-report-note', `Report: ${result.status}${result.reason ? ` (${result.reason.replaceAll('_', ' ')})` : ''}`);
+    await showDevice();
+    await showResults();
+  });
+  const reportKey = document.querySelector('script[data-report-key]')?.dataset.reportKey ?? '';
+  const showResults = async () => {
+    let results;
+    try {
+      const response = await fetch(`${serverUrl}/v1/experiments/${EXPERIMENT}/results`, { headers: { 'x-hearth-report-key': reportKey }, credentials: 'omit' });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      results = await response.json();
+    } catch (error) {
+      setText('#experiment-note', `The aggregation server did not answer (${error.message}).`);
+      drawChart($('#experiment-chart'), [], { empty: 'No results yet' });
+      return;
+    }
+    const cart = results.comparisons.find((c) => c.metric === 'add_to_cart');
+    const pp = (x) => `${(100 * x).toFixed(1)} pp`;
+    const rate = (v) => results.perVariant.find((p) => p.variant === v)?.rates.add_to_cart;
+    const rows = [
+      ['Shoppers counted', `${(results.reports.vector + results.reports.randomizedResponse).toLocaleString('en-US')} in ${results.releases} releases`],
+      ['Add to cart', ['bestsellers', 'model'].map((v) => `${v} ${percent(rate(v)?.estimate ?? 0)}`).join(' · ')],
+      [
+        'Uplift',
+        cart && Number.isFinite(cart.uplift.estimate)
+          ? `${percent(cart.uplift.estimate)} [${percent(cart.uplift.ci95[0])}, ${Number.isFinite(cart.uplift.ci95[1]) ? percent(cart.uplift.ci95[1]) : '∞'}]`
+          : '—',
+      ],
+      ['Difference', cart ? `${pp(cart.difference.estimate)} (always valid: ${pp(cart.sequential.ci[0])} to ${pp(cart.sequential.ci[1])})` : '—'],
+      [
+        'Sequential test',
+        cart
+          ? `p ${cart.sequential.pValue < 1e-4 ? '< 0.0001' : `= ${cart.sequential.pValue.toFixed(4)}`} over ${cart.sequential.looks} looks${cart.sequential.significant ? ' — significant' : ''}`
+          : '—',
+      ],
+      ['Privacy', `ε ${results.epsilon}, δ ${results.delta} per shopper`],
+    ];
+    $('#experiment-results').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v, 'data-fact': k.toLowerCase() })]));
+    setText('#experiment-note', 'Intervals include the DP noise; the sequential test stays valid however often the shop looks.');
+    const series = (v, color, dashed) => ({
+      label: `${dashed ? '- -' : '—'} ${v}`,
+      color,
+      dashed,
+      points: results.history.map((entry, i) => ({ x: i + 1, y: entry.rates.add_to_cart?.[results.variants.indexOf(v)]?.estimate ?? 0 })),
+    });
+    drawChart($('#experiment-chart'), [series('model', '#c2410c', false), series('bestsellers', '#6b625b', true)], { yMin: 0, yFormat: (y) => percent(y) });
+  };
+  await showDevice();
+  await showResults();
+}
+
 // ---------------------------------------------------------------- start
 
 async function main() {
@@ -901,6 +973,7 @@ async function main() {
   } else if (!readJson(PREDICTIONS_KEY, null)) void recordPrediction(h);
   if (page === 'privacy') await renderPrivacy(h);
   if (page === 'engine') await renderEngine(h);
+  if (page === 'experiments') await renderExperiments(h);
   document.body.dataset.ready = 'true';
 }
 

@@ -22,6 +22,8 @@ const DEMO_DIR = join(REPO_ROOT, 'demo');
 const DIST_DIR = join(REPO_ROOT, 'dist');
 const GENERATED = join(DEMO_DIR, 'generated');
 export const DEMO_SITE_KEY = 'demo-site-key-hearth';
+/** The demo's analyst key: the experiments page reads results with it (a real shop keeps it on its back office). */
+export const DEMO_REPORT_KEY = 'demo-report-key-hearth';
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -147,7 +149,9 @@ function createStaticServer(getConfig) {
           // Product pages are "server-rendered" with their SKU, as a shop's templates would do, so
           // the tracker sees `data-hearth-page-item` at start. Only SKU characters survive.
           const productId = (url.searchParams.get('id') ?? '').replace(/[^A-Za-z0-9_-]/g, '').slice(0, 40);
-          body = Buffer.from(String(body).replaceAll('__HEARTH_SERVER__', serverUrl).replaceAll('__SITE_KEY__', siteKey).replaceAll('__PRODUCT_ID__', productId));
+          body = Buffer.from(
+            String(body).replaceAll('__HEARTH_SERVER__', serverUrl).replaceAll('__SITE_KEY__', siteKey).replaceAll('__REPORT_KEY__', DEMO_REPORT_KEY).replaceAll('__PRODUCT_ID__', productId),
+          );
         }
         res.writeHead(200, {
           'content-type': MIME[ext] ?? 'application/octet-stream',
@@ -171,6 +175,41 @@ function listen(server, port) {
       done(typeof address === 'object' && address ? address.port : port);
     });
   });
+}
+
+/**
+ * Simulated shoppers for the experiments page, so its chart has a week of history: 7 daily
+ * releases of 1,000 devices' 0/1 reports (add-to-cart 12 % with the bestsellers, 18 % with "For you";
+ * purchase 4 % and 6 %), each through the server's own checks and noise.
+ */
+async function seedExperiment(aggregation) {
+  const rounds = aggregation.experiments;
+  if (!rounds) return;
+  const entry = rounds.experiment('home-recs');
+  let seed = 7;
+  // mulberry32: reproducible simulated shoppers.
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const id = () => Array.from({ length: 22 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[Math.floor(random() * 64)]).join('');
+  for (let day = 0; day < 7; day++) {
+    const roundId = rounds.roundId;
+    const reports = Array.from({ length: 1_000 }, () => {
+      const v = random() < 0.5 ? 0 : 1;
+      const cells = new Array(rounds.layout.length).fill('0');
+      const base = entry.offset + v * entry.rowCells;
+      cells[base] = '1';
+      if (random() < [0.12, 0.18][v]) cells[base + 1] = '1';
+      if (random() < [0.04, 0.06][v]) cells[base + 2] = '1';
+      return { reportId: id(), layoutId: rounds.layoutId, cells: cells.join('') };
+    });
+    // Submitted together, so the day's reports join one round before it releases (minClients is 1).
+    await Promise.all(reports.map((report) => rounds.submitVector(roundId, report)));
+    await rounds.flush();
+  }
 }
 
 /**
@@ -203,7 +242,7 @@ export async function startDemo(options = {}) {
   const dataDir = join(REPO_ROOT, '.hearth-data', `demo-server-${actualPort}`);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  const { createAggregationServer } = await import(pathToFileURL(join(DIST_DIR, 'server/index.js')).href);
+  const { createAggregationServer, createExperimentMemoryStore } = await import(pathToFileURL(join(DIST_DIR, 'server/index.js')).href);
   const aggregation = await createAggregationServer({
     dataDir,
     modelDir: join(GENERATED, 'model'),
@@ -215,7 +254,15 @@ export async function startDemo(options = {}) {
     population: 100,
     clip: 1,
     clientNoise: 0.01,
+    // The experiments page's A/B test: counted privately, read with the demo's report key.
+    experiments: [{ name: 'home-recs', variants: ['bestsellers', 'model'], metrics: ['add_to_cart', 'purchase'], windowHours: 0.05, epsilon: 1 }],
+    experimentsChannel: 'central',
+    experimentsMinClients: 1,
+    reportKeys: [DEMO_REPORT_KEY],
+    // The demo's reports live in memory (it wipes its state on start anyway): seeding stays quick.
+    experimentStore: createExperimentMemoryStore(),
   });
+  await seedExperiment(aggregation);
   config.serverUrl = await aggregation.listen({ port: serverPort, host: '127.0.0.1' });
 
   const seconds = (performance.now() - started) / 1000;

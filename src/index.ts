@@ -47,3 +47,17 @@ export type {
 export type { EngineOptions } from './protocol/engine-options.js';
 export type { FederatedOptions } from './protocol/federated.js';
 export type { FederatedRoundResult, FederatedRoundStatus, SecureUploadRecord, UploadRecord } from './protocol/federated.js';
+export type {
+  ExperimentOptions,
+  ExperimentAssignment,
+  ExperimentMetric,
+  OptimiseOptions,
+  OptimiseChoice,
+  RewardEvent,
+  ExperimentRecordView,
+  ExperimentReportResult,
+  ReportChannel,
+  ExperimentResults,
+  ExperimentComparison,
+  Estimate,
+} from './protocol/experiments.js';

@@ -12,6 +12,7 @@ import type { FederatedOptions } from '../protocol/federated.js';
 import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../protocol/engine-types.js';
+import type { ExperimentReportResult } from '../protocol/experiments.js';
 
 export interface EngineClientConfig {
   /** The IndexedDB database name the tracker writes to; the worker opens the same one. */
@@ -60,6 +61,8 @@ export interface EngineClient {
   federatedRound(options?: { signal?: AbortSignal }): Promise<FederatedRoundResult>;
   /** Exactly what the last federated upload sent, or null. */
   lastUpload(): Promise<UploadRecord | null>;
+  /** Sends this device's private experiment reports that are ready, now. */
+  reportExperiments(): Promise<ExperimentReportResult>;
   /** The catalog changed (setCatalog or feed refresh): rebuild item tables on the next call. */
   catalogChanged(): void;
   /**

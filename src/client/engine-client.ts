@@ -12,6 +12,7 @@ import type { CatalogItem } from '../store/types.js';
 import type { EngineClient, EngineClientConfig } from './contract.js';
 import type { EngineInfo, TrainingProgress } from '../protocol/engine-types.js';
 import type { EngineWorkerApi, EngineWorkerInit } from '../protocol/worker-api.js';
+import type { ExperimentReportResult } from '../protocol/experiments.js';
 import type { FederatedRoundResult } from '../protocol/federated.js';
 import { fallbackRecommend, fallbackTrending } from './page-fallback.js';
 
@@ -191,6 +192,7 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
     status,
     backend: null,
     backendReason: reason ?? '',
+    wasmThreads: null,
     adapter: null,
     parameters: { recommender: 0, intent: 0 },
     lastTrainedAt: null,
@@ -328,6 +330,14 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
         'lastUpload',
         (api) => api.lastUpload(),
         async () => null,
+      );
+    },
+    reportExperiments() {
+      return call<ExperimentReportResult>(
+        'reportExperiments',
+        (api) => api.reportExperiments(config.consent()),
+        async () => ({ status: 'skipped' as const, reason: fallbackReason ?? 'engine unavailable' }),
+        null,
       );
     },
     catalogChanged() {

@@ -7,6 +7,10 @@
  * <script src="/hearth/hearth.iife.js" data-consent="opt-in" data-catalog="/catalog.json" async></script>
  * ```
  *
+ * An experiment from the queue: `hearth.push(['experiment', 'home-recs', { variants: ['model',
+ * 'bestsellers'] }, (test) => { render(test.variant); test.exposed(); }])` (`'optimise'` likewise);
+ * or in markup with `data-hearth-experiment` (see `hearth/experiment-markup.ts`).
+ *
  * The tag holds the tracker only; the store and the engine client live in `hearth.runtime.js`,
  * loaded with `import()` from next to the tag (or `data-runtime`), so the tag stays small and
  * tracking starts before storage is ready. It sets no cookie and, besides its own files and the
@@ -102,7 +106,17 @@ function run(hearth: Hearth, raw: unknown): void {
     else if (name === 'flush') hearth.flush().catch(report);
     else if (name === 'forget') hearth.forget().catch(report);
     else if (name === 'on') hearth.on(a as 'event', b as never);
-    else if (name !== 'init') throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, init');
+    else if (name === 'experiment' || name === 'optimise') {
+      // ['experiment', name, options, callback]: the callback gets the assignment (or the choice).
+      const callback = command[3];
+      (name === 'experiment' ? hearth.experiment(a as never, b as never) : hearth.optimise(a as never, b as never)).then((answer: unknown) => {
+        try {
+          if (typeof callback === 'function') (callback as (answer: unknown) => void)(answer);
+        } catch (error) {
+          report(error); // The page's callback threw: reported like a failed command, never rethrown.
+        }
+      }, report);
+    } else if (name !== 'init') throw new TypeError('Unknown command; expected one of: track, setCatalog, consent (grant|revoke), flush, forget, on, experiment, optimise, init');
     else if (live) warn('Hearth is already initialised; ["init"] was skipped.');
   } catch (error) {
     report(error);

@@ -19,6 +19,22 @@ import type { TrackEvent } from '../protocol/event-types.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
 import type { Hearth } from './types.js';
 
+/**
+ * The first of `options[key]` (the control, or the first arm) when it is a string, else ''. Without
+ * the runtime (no storage) a device is not enrolled and gets it. Options are page data: read
+ * defensively, never thrown from.
+ */
+function firstOf(options: unknown, key: string): string {
+  try {
+    const list = (options as Record<string, unknown>)[key];
+    return Array.isArray(list) && typeof list[0] === 'string' ? list[0] : '';
+  } catch {
+    return '';
+  }
+}
+
+const never = async (): Promise<void> => undefined;
+
 /** What `createHearth` needs from its surroundings; tests replace any of it. */
 export interface HearthDeps {
   /** The runtime (linked statically in the npm build, a lazy `import()` in the script tag). */
@@ -199,6 +215,13 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     return session;
   };
 
+  /** The runtime, or undefined when it could not start (experiments then show the control). */
+  const runtimeOrNot = async (): Promise<RuntimeSession | undefined> => {
+    if (destroyed) throw new HearthError('not_initialised', 'This Hearth instance was destroyed; call init() again.');
+    await ready;
+    return session;
+  };
+
   return {
     ready,
     track,
@@ -252,6 +275,18 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     federated: {
       round: async (roundOptions) => (await runtime()).federatedRound(roundOptions),
       lastUpload: async () => (await runtime()).lastUpload(),
+    },
+    async experiment(name, experimentOptions) {
+      const session = await runtimeOrNot();
+      return session ? session.experiment(name, experimentOptions) : { name, variant: firstOf(experimentOptions, 'variants'), enrolled: false, exposed: never };
+    },
+    async optimise(name, optimiseOptions) {
+      const session = await runtimeOrNot();
+      return session ? session.optimise(name, optimiseOptions) : { name, arm: firstOf(optimiseOptions, 'arms'), learning: false, exposed: never };
+    },
+    experiments: {
+      list: async () => (await runtimeOrNot())?.listExperiments() ?? [],
+      report: async () => (await runtimeOrNot())?.reportExperiments() ?? { status: 'skipped', reason: 'storage_unavailable' },
     },
     exportData: async () => (await runtime()).exportData(),
     async forget() {

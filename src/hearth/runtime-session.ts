@@ -22,6 +22,8 @@ import { validateEvent } from '../tracker/validate-event.js';
 import { toStoredEvent } from '../tracker/tracker.js';
 import { checkItemId, checkK, checkRecommendOptions } from '../protocol/recommend-options.js';
 import { fallbackEngine } from './fallback-engine.js';
+import { pageExperiments } from './page-experiments.js';
+import { applyExperimentMarkup } from './experiment-markup.js';
 import type { HearthContext, Runtime, RuntimeSession } from './runtime.js';
 
 /** The factories the runtime is built from (real ones in the bundle, fakes in tests). */
@@ -86,6 +88,7 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
 
   const usable = (): HearthStore | undefined => (ctx.writesBlocked() ? undefined : store);
   const canWrite = (): boolean => consent.personalise && !ctx.writesBlocked();
+  const experiments = pageExperiments({ store: usable, canWrite, unwritten: () => tracker.unwritten(), now: ctx.now, logger });
 
   // Other pages' page-exit stashes (see tracker/page-exit-stash.ts): each removed only once its
   // events are committed; the store skips those already written.
@@ -178,6 +181,8 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     const startPage = (): void => {
       if (ctx.destroyed()) return;
       if (options.autocapture) stops.push(startAutocapture(win, options.autocapture, { track: ctx.track, logger, now: ctx.now }));
+      // Experiments declared in markup (data-hearth-experiment): assigned and shown without script.
+      stops.push(applyExperimentMarkup(doc, (name, declared) => experiments.experiment(name, declared), logger));
       if (options.dataLayer) {
         stops.push(bridgeDataLayer(win as unknown as Record<string, unknown>, options.dataLayer, ctx.track, logger, ctx.layerEventId));
         ctx.layerBridged();
@@ -301,6 +306,13 @@ async function startRuntime(parts: RuntimeParts, ctx: HearthContext): Promise<Ru
     train: (trainOptions) => getEngine().train(trainOptions),
     federatedRound: (roundOptions) => getEngine().federatedRound(roundOptions),
     lastUpload: () => getEngine().lastUpload(),
+    experiment: (name, experimentOptions) => experiments.experiment(name, experimentOptions),
+    optimise: (name, optimiseOptions) => experiments.optimise(name, optimiseOptions),
+    listExperiments: () => experiments.list(),
+    async reportExperiments() {
+      await tracker.flush().catch(() => undefined);
+      return getEngine().reportExperiments();
+    },
     async exportData(): Promise<ExportedData> {
       await tracker.flush();
       const s = usable();

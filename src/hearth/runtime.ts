@@ -15,6 +15,7 @@ import type { TrackEvent } from '../protocol/event-types.js';
 import type { ExportedData } from '../store/types.js';
 import type { EngineInfo, IntentScore, Recommendation, TrainingProgress } from '../protocol/engine-types.js';
 import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
+import type { ExperimentAssignment, ExperimentRecordView, ExperimentReportResult, OptimiseChoice } from '../protocol/experiments.js';
 import type { TrainResult } from './types.js';
 
 /** What the core hands the runtime. */
@@ -65,6 +66,10 @@ export interface RuntimeSession {
   train(options?: { signal?: AbortSignal }): Promise<TrainResult>;
   federatedRound(options?: { signal?: AbortSignal }): Promise<FederatedRoundResult>;
   lastUpload(): Promise<UploadRecord | null>;
+  experiment(name: unknown, options: unknown): Promise<ExperimentAssignment>;
+  optimise(name: unknown, options: unknown): Promise<OptimiseChoice>;
+  listExperiments(): Promise<ExperimentRecordView[]>;
+  reportExperiments(): Promise<ExperimentReportResult>;
   exportData(): Promise<ExportedData>;
   /** Resets the engine, then deletes the database; resolves when it is gone. */
   forget(): Promise<void>;

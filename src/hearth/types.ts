@@ -6,6 +6,7 @@ import type { ConsentMode, ConsentScope } from '../consent/consent.js';
 import type { StoredEvent, TrackEvent } from '../protocol/event-types.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from '../protocol/engine-types.js';
 import type { FederatedRoundResult, UploadRecord } from '../protocol/federated.js';
+import type { ExperimentAssignment, ExperimentOptions, ExperimentRecordView, ExperimentReportResult, OptimiseChoice, OptimiseOptions } from '../protocol/experiments.js';
 
 export interface HearthConsent {
   /** The consent mode `init()` was given. */
@@ -61,6 +62,45 @@ export interface Hearth {
   readonly federated: {
     round(options?: { signal?: AbortSignal }): Promise<FederatedRoundResult>;
     lastUpload(): Promise<UploadRecord | null>;
+  };
+  /**
+   * This device's variant of an A/B test: drawn at random (by `weights`) the first time, then
+   * sticky across pages, reloads and tabs; kept with Hearth's data (erased by `forget()`) and never
+   * sent anywhere. Call `exposed()` when the page has shown the variant: conversions tracked within
+   * the experiment's attribution window after the first exposure count for it. Without the
+   * `personalise` scope (or storage) the device is not enrolled and gets the control, the first
+   * variant. Bad options reject with `invalid_argument`; nothing else rejects.
+   *
+   * @example
+   * ```ts
+   * const test = await hearth.experiment('home-recs', { variants: ['model', 'bestsellers'] });
+   * render(test.variant === 'model' ? await hearth.recommend({ k: 8 }) : bestsellers);
+   * void test.exposed();
+   * ```
+   */
+  experiment(name: string, options: ExperimentOptions): Promise<ExperimentAssignment>;
+  /**
+   * Chooses one of `arms` for this showing by Thompson sampling over this device's own rewards and
+   * the shop-wide priors that arrive from the server. Call `exposed()` when the arm was shown; the
+   * `reward` event within `windowMinutes` then counts as its success. Bad options reject with
+   * `invalid_argument`; nothing else rejects.
+   *
+   * @example
+   * ```ts
+   * const choice = await hearth.optimise('pdp-widget', { arms: ['carousel', 'grid'], reward: 'select_item' });
+   * renderWidget(choice.arm);
+   * void choice.exposed();
+   * ```
+   */
+  optimise(name: string, options: OptimiseOptions): Promise<OptimiseChoice>;
+  readonly experiments: {
+    /** What this device knows about its experiments and optimisations (nothing here leaves the device). */
+    list(): Promise<ExperimentRecordView[]>;
+    /**
+     * Sends the private reports that are ready now (also done at idle time): needs `contribute`
+     * and `personalise`, a `federated` server, and an attribution window that has passed.
+     */
+    report(): Promise<ExperimentReportResult>;
   };
   /** Everything stored on this device, as JSON-serialisable data. */
   exportData(): Promise<ExportedData>;

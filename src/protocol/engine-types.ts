@@ -88,6 +88,11 @@ export interface EngineInfo {
   backend: BackendName | null;
   /** Why this backend: capability checks and the first-run measurement. */
   backendReason: string;
+  /**
+   * Threads the WASM backend computes on: the number of cores where the page is cross-origin
+   * isolated (SharedArrayBuffer available), else 1; null on any other backend.
+   */
+  wasmThreads: number | null;
   /** The WebGPU adapter, when one was found. */
   adapter: { vendor: string; architecture: string; isFallbackAdapter: boolean } | null;
   /** Parameters of the recommender and the intent model. */

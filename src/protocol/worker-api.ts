@@ -10,6 +10,7 @@ import type { FederatedOptions } from './federated.js';
 import type { FederatedRoundResult, UploadRecord } from './federated.js';
 import type { EngineOptions } from './engine-options.js';
 import type { EngineInfo, IntentScore, Recommendation, RecommendOptions, TrainingProgress } from './engine-types.js';
+import type { ExperimentReportResult } from './experiments.js';
 
 /** What the page hands the worker when it starts it. Structured-clonable. */
 export interface EngineWorkerInit {
@@ -50,6 +51,8 @@ export interface EngineWorkerApi {
   /** Runs one federated round now, if configured and every gate is open. */
   federatedRound(consent: ConsentState): Promise<FederatedRoundResult>;
   lastUpload(): Promise<UploadRecord | null>;
+  /** Sends this device's private experiment reports that are ready (needs `contribute` and `personalise`). */
+  reportExperiments(consent: ConsentState): Promise<ExperimentReportResult>;
   /** The catalog changed: the item tables are rebuilt on the next call. */
   catalogChanged(): void;
   /** The page is idle: train and take part in a federated round when due (autoTrain, autoParticipate). */

@@ -24,6 +24,12 @@ import { createServerMetrics } from './metrics.js';
 import { registerSecureRoutes } from './secure-routes.js';
 import { SecureRejection } from './secure-round.js';
 import { SECAGG_TOKEN_HEADER } from '../protocol/secure-aggregation-http.js';
+import { join } from 'node:path';
+import { ExperimentRounds } from './experiments/experiment-rounds.js';
+import { REPORT_KEY_HEADER } from '../protocol/experiments-http.js';
+import { registerExperimentRoutes } from './experiments/experiment-routes.js';
+import { createExperimentDiskStore, createExperimentMemoryStore } from './experiments/experiment-store.js';
+import { loadRegistry, parseRegistry } from './experiments/registry.js';
 import { ErrorReply, Health, ModelHeaders, MODEL_VERSION_HEADER, NoQuery, RoundInfo, RoundParams, SITE_KEY_HEADER, UploadAccepted, UploadHeaders, WeightsQuery } from '../protocol/aggregation-http.js';
 
 export { MODEL_VERSION_HEADER, SITE_KEY_HEADER };
@@ -32,6 +38,8 @@ export interface AggregationServer {
   readonly app: FastifyInstance;
   readonly coordinator: Coordinator;
   readonly options: ResolvedServerOptions;
+  /** Private experiment reports, when the server was given a registry. */
+  readonly experiments: ExperimentRounds | undefined;
   /** Starts listening (default 127.0.0.1 on a free port); resolves to the base URL. */
   listen(options?: { port?: number; host?: string }): Promise<string>;
   /** Resolves when no aggregation is queued or running. */
@@ -103,6 +111,21 @@ export async function createAggregationServer(options: AggregationServerOptions)
     ...(resolved.secure ? { secure: resolved.secure } : {}),
     log: (message, detail) => app.log.info(detail ?? {}, message),
   });
+  let experiments: ExperimentRounds | undefined;
+  if (resolved.experiments && options.experiments !== undefined) {
+    const registry = typeof options.experiments === 'string' ? await loadRegistry(options.experiments) : parseRegistry(options.experiments);
+    const experimentStore =
+      options.experimentStore ?? (options.dataDir !== undefined && !options.store ? await createExperimentDiskStore(join(options.dataDir, 'experiments')) : createExperimentMemoryStore());
+    experiments = await ExperimentRounds.open({
+      store: experimentStore,
+      registry,
+      channel: resolved.experiments.channel,
+      minClients: resolved.experiments.minClients,
+      roundDurationMs: resolved.experiments.roundDurationMs,
+      ...(options.random ? { random: options.random } : {}),
+      log: (message, detail) => app.log.info(detail ?? {}, message),
+    });
+  }
   const keyHashes = resolved.siteKeys.map(sha256);
   const validKey = (given: unknown): boolean => {
     if (typeof given !== 'string' || given.length === 0 || given.length > 512) return false;
@@ -116,7 +139,8 @@ export async function createAggregationServer(options: AggregationServerOptions)
   await app.register(cors, {
     origin: resolved.origins.length > 0 ? resolved.origins : false,
     methods: ['GET', 'POST'],
-    allowedHeaders: ['content-type', SITE_KEY_HEADER, SECAGG_TOKEN_HEADER, 'if-none-match'],
+    // The report key: a shop's dashboard on an allowed origin may read experiment results.
+    allowedHeaders: ['content-type', SITE_KEY_HEADER, SECAGG_TOKEN_HEADER, 'if-none-match', ...(resolved.experiments?.reportKeys.length ? [REPORT_KEY_HEADER] : [])],
     exposedHeaders: ['etag', MODEL_VERSION_HEADER],
     maxAge: 600,
   });
@@ -228,10 +252,12 @@ export async function createAggregationServer(options: AggregationServerOptions)
     const secure = coordinator.secure;
     registerSecureRoutes(app, { round: () => secure, validKey });
   }
+  if (experiments) registerExperimentRoutes(app, { rounds: experiments, validKey, reportKeys: resolved.experiments?.reportKeys ?? [] });
 
   return {
     app,
     coordinator,
+    experiments,
     options: resolved,
     async listen(listenOptions = {}) {
       return app.listen({ port: listenOptions.port ?? 0, host: listenOptions.host ?? '127.0.0.1' });
@@ -239,8 +265,10 @@ export async function createAggregationServer(options: AggregationServerOptions)
     settled: () => coordinator.settled(),
     async close() {
       coordinator.stop();
+      experiments?.stop();
       await app.close();
       await coordinator.settled();
+      await experiments?.settled();
     },
   };
 }

@@ -6,6 +6,7 @@ import type { AggregatorName, RobustRule } from './aggregate.js';
 export const CLI_HELP = `hearth-server: federated aggregation server for Hearth
 
 Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options]
+       hearth-server report [EXPERIMENT] --data-dir DIR [--json]   (results; without a name, the list)
 
   --port N               port (env PORT; default 8787)
   --host H               interface (env HOST; default 127.0.0.1)
@@ -34,6 +35,12 @@ Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options
                          --noise-multiplier the clients add distributed Skellam noise
   --cohort-size N        most clients in one secure round, 2-255 (default 1.5 x min-clients)
   --phase-timeout MS     longest wait of each secure phase (default 120000)
+  --experiments FILE     registry of experiments to count privately (JSON array; see README)
+  --experiments-channel C  central (default: the server adds the noise) | secure (masked cohorts: the
+                         server sees only sums) | local (randomized response only)
+  --experiments-min-clients N  reports an experiments round needs to release (default: --min-clients)
+  --experiments-round-hours H  longest an experiments round waits (default 24)
+  --report-keys k1,k2    keys that may read results over HTTP (env HEARTH_REPORT_KEYS)
   --log                  log requests (JSON lines)
   --help
 `;
@@ -83,6 +90,11 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       'body-limit': { type: 'string' },
       'request-timeout': { type: 'string' },
       'idle-timeout': { type: 'string' },
+      experiments: { type: 'string' },
+      'experiments-channel': { type: 'string' },
+      'experiments-min-clients': { type: 'string' },
+      'experiments-round-hours': { type: 'string' },
+      'report-keys': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean' },
       'secure-aggregation': { type: 'boolean' },
@@ -129,6 +141,12 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   set('bodyLimit', num('body-limit', values['body-limit']));
   set('requestTimeoutMs', num('request-timeout', values['request-timeout']));
   set('idleTimeoutMs', num('idle-timeout', values['idle-timeout']));
+  if (values.experiments !== undefined) server.experiments = values.experiments;
+  set('experimentsChannel', values['experiments-channel'] as 'central' | 'secure' | 'local' | undefined);
+  set('experimentsMinClients', num('experiments-min-clients', values['experiments-min-clients']));
+  set('experimentsRoundHours', num('experiments-round-hours', values['experiments-round-hours']));
+  const reportKeys = list(values['report-keys'] ?? env.HEARTH_REPORT_KEYS);
+  if (reportKeys.length > 0) server.reportKeys = reportKeys;
   if (values.log === true) server.logger = true;
   if (values['secure-aggregation'] === true) server.secureAggregation = true;
   set('cohortSize', num('cohort-size', values['cohort-size']));

@@ -4,8 +4,18 @@
  */
 import { createAggregationServer } from './app.js';
 import { CLI_HELP, parseArgs } from './cli-args.js';
+import { reportCommand } from './experiments/report-command.js';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'report') {
+    process.exitCode = await reportCommand(
+      process.argv.slice(3),
+      process.env,
+      (text) => process.stdout.write(text),
+      (text) => process.stderr.write(text),
+    );
+    return;
+  }
   let config;
   try {
     config = parseArgs(process.argv.slice(2), process.env);

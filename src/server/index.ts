@@ -21,3 +21,11 @@ export type { AccountantEntry, GaussianEntry, SkellamEntry } from '../federated/
 export type { SecureOptions } from './secure-round.js';
 export { loadModelDir } from './model-dir.js';
 export { parseArgs } from './cli-args.js';
+export { ExperimentRounds, ExperimentRejection } from './experiments/experiment-rounds.js';
+export type { ExperimentRoundsOptions, ExperimentChannel } from './experiments/experiment-rounds.js';
+export { createExperimentDiskStore, createExperimentMemoryStore } from './experiments/experiment-store.js';
+export type { ExperimentStore, ExperimentsState } from './experiments/experiment-store.js';
+export { parseRegistry, loadRegistry } from './experiments/registry.js';
+export { experimentResults, formatResults } from './experiments/results.js';
+export type { ExperimentData, Release } from './experiments/results.js';
+export type { ExperimentResults, RegistryExperiment, ReportLayout, LayoutExperiment } from '../protocol/experiments.js';

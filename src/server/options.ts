@@ -4,6 +4,7 @@ import type { AggregationStore } from './store.js';
 import type { QuantizationBits } from '../federated/wire.js';
 import type { RandomSource } from '../shared/random.js';
 import type { ModelJson } from '../protocol/model-file.js';
+import type { ExperimentStore } from './experiments/experiment-store.js';
 
 export interface AggregationServerOptions {
   /** Where state, models and accepted updates live (the default disk store). */
@@ -64,6 +65,18 @@ export interface AggregationServerOptions {
   phaseTimeoutMs?: number;
   /** Polling interval suggested to clients during a secure round, ms (default 1,000). */
   pollMs?: number;
+  /** Private experiment reports: the registry of experiments to count (JSON as parsed, or a file path). Off when absent. */
+  experiments?: unknown[] | string;
+  /** How devices' experiment vectors travel: `central` (default: the server adds the noise), `secure` (masked cohorts of `experimentsMinClients`: the server sees only their noisy sum) or `local` (randomized response only). */
+  experimentsChannel?: 'central' | 'secure' | 'local';
+  /** Reports an experiments round needs before it releases (default: minClients). */
+  experimentsMinClients?: number;
+  /** Hours an experiments round waits at most before releasing what it has (default 24). */
+  experimentsRoundHours?: number;
+  /** Keys that may read experiment results over HTTP (`x-hearth-report-key`); none: results only from `hearth-server report`. */
+  reportKeys?: readonly string[];
+  /** Where experiment reports and releases live (default: `<dataDir>/experiments`, or memory with a custom `store`). */
+  experimentStore?: ExperimentStore;
 }
 
 export interface ResolvedServerOptions {
@@ -89,6 +102,8 @@ export interface ResolvedServerOptions {
   idleTimeoutMs: number;
   /** Secure aggregation settings, when it is on. */
   secure: { cohortSize: number; phaseTimeoutMs: number; pollMs: number } | undefined;
+  /** Experiment reporting, when a registry is given. */
+  experiments: { channel: 'central' | 'secure' | 'local'; minClients: number; roundDurationMs: number; reportKeys: string[] } | undefined;
 }
 
 const AGGREGATORS: readonly AggregatorName[] = ['fedavg', 'fedadam'];
@@ -142,7 +157,23 @@ export function resolveServerOptions(options: AggregationServerOptions): Resolve
   } else if (options.cohortSize !== undefined || options.phaseTimeoutMs !== undefined) {
     fail('cohortSize and phaseTimeoutMs apply only with secureAggregation');
   }
+  let experiments: ResolvedServerOptions['experiments'];
+  if (options.experiments !== undefined) {
+    const channel = options.experimentsChannel ?? 'central';
+    if (channel !== 'central' && channel !== 'secure' && channel !== 'local') fail(`experimentsChannel must be "central", "secure" or "local", got ${JSON.stringify(channel)}`);
+    const experimentsMinClients = options.experimentsMinClients ?? minClients;
+    if (channel === 'secure' && experimentsMinClients < 2) fail('a secure experiments round needs a cohort of at least 2 (experimentsMinClients)');
+    if (!Number.isSafeInteger(experimentsMinClients) || experimentsMinClients < 1) fail(`experimentsMinClients must be an integer >= 1, got ${experimentsMinClients}`);
+    experiments = {
+      channel,
+      minClients: experimentsMinClients,
+      roundDurationMs: positive('experimentsRoundHours', options.experimentsRoundHours, 24) * 3600_000,
+      reportKeys: [...(options.reportKeys ?? [])].filter((k) => k.length > 0),
+    };
+    if (experiments.reportKeys.some((k) => k.length < 8)) fail('report keys must be at least 8 characters');
+  }
   return {
+    experiments,
     minClients,
     aggregator,
     serverLr: positive('serverLr', options.serverLr, aggregator === 'fedadam' ? 0.01 : 1),

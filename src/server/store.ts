@@ -79,7 +79,7 @@ function checkName(name: string): string {
   return name;
 }
 
-async function syncDir(path: string): Promise<void> {
+export async function syncDir(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -89,7 +89,7 @@ async function syncDir(path: string): Promise<void> {
 }
 
 /** Writes `data` to `path` durably: temporary file, fsync, rename, fsync of the folder. */
-async function writeDurably(dir: string, name: string, data: Uint8Array | string): Promise<void> {
+export async function writeDurably(dir: string, name: string, data: Uint8Array | string): Promise<void> {
   const tmp = join(dir, `.${name}.${process.pid}.${Date.now()}.tmp`);
   const handle = await open(tmp, 'w');
   try {

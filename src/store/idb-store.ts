@@ -389,6 +389,25 @@ export class IdbStore implements HearthStore {
     );
   }
 
+  async updateMeta<T>(key: string, update: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+    return this.run(
+      async (db) => {
+        // One readwrite transaction: IndexedDB runs overlapping readwrite transactions one after
+        // another, so two tabs (or a tab and the worker) never both read the old value.
+        const tx = db.transaction(STORES.meta, 'readwrite');
+        const store = tx.objectStore(STORES.meta);
+        const work = async (): Promise<T | undefined> => {
+          const next = update((await store.get(key)) as T | undefined);
+          if (next === undefined) await store.delete(key);
+          else await store.put(next, key);
+          return next;
+        };
+        return settle(work(), tx);
+      },
+      (memory) => memory.updateMeta<T>(key, update),
+    );
+  }
+
   async acquireLease(name: string, owner: string, ttlMs: number, now: number = Date.now()): Promise<boolean> {
     return this.run(
       async (db) => {

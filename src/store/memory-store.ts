@@ -129,6 +129,13 @@ export class MemoryStore implements HearthStore {
     this.meta.set(key, clone(value));
   }
 
+  async updateMeta<T>(key: string, update: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+    const next = update(this.meta.has(key) ? (clone(this.meta.get(key)) as T) : undefined);
+    if (next === undefined) this.meta.delete(key);
+    else this.meta.set(key, clone(next));
+    return next === undefined ? undefined : clone(next);
+  }
+
   async putCheckpoint(checkpoint: ModelCheckpoint): Promise<void> {
     const problem = checkpointProblem(checkpoint);
     if (problem) throw new HearthError('invalid_checkpoint', `Cannot save checkpoint: ${problem}`);

@@ -74,6 +74,13 @@ export interface HearthStore {
   getCatalogItems(ids: readonly string[]): Promise<(CatalogItem | undefined)[]>;
   getMeta<T>(key: string): Promise<T | undefined>;
   setMeta(key: string, value: unknown): Promise<void>;
+  /**
+   * Reads `key`, passes it to `update` and stores what it returns (deletes the key on `undefined`),
+   * in one readwrite transaction: an atomic read-modify-write across tabs and the worker (IndexedDB
+   * runs overlapping readwrite transactions one after another). `update` must be synchronous.
+   * Resolves to the value stored.
+   */
+  updateMeta<T>(key: string, update: (current: T | undefined) => T | undefined): Promise<T | undefined>;
   putCheckpoint(checkpoint: ModelCheckpoint): Promise<void>;
   getCheckpoint(name: string): Promise<ModelCheckpoint | undefined>;
   deleteCheckpoint(name: string): Promise<void>;

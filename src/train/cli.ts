@@ -308,7 +308,7 @@ async function main(args: string[]): Promise<number> {
   model.dispose();
   const v = fit.validation;
   console.log(
-    `hearth-train: ${fit.epochs} epochs in ${fit.trainSeconds.toFixed(1)} s (best ${fit.bestEpoch}, stopped by ${fit.stoppedBy}), ${fit.positionsPerSecond.toFixed(0)} positions/s on ${fit.threads} cores, ${parameters} parameters` +
+    `hearth-train: ${fit.epochs} ${fit.epochs === 1 ? 'epoch' : 'epochs'}, ${fit.trainSeconds.toFixed(1)} s of training (the rest validates; best ${fit.bestEpoch}, stopped by ${fit.stoppedBy}), ${fit.positionsPerSecond.toFixed(0)} positions/s on ${fit.threads} cores, ${parameters} parameters` +
       (v ? `; validation NDCG@10 ${v.blended.ndcg.toFixed(4)} with neighbour weight ${v.neighbourWeight} (Transformer alone ${v.model.ndcg.toFixed(4)})` : ''),
   );
   console.log(

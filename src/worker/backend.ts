@@ -7,6 +7,7 @@
  * slower. Those are skipped by capability (unless forced); real GPUs are measured against WASM.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import type { BackendName, EngineInfo } from '../protocol/engine-types.js';
 import type { HearthStore } from '../store/types.js';
 import type { Logger } from '../shared/logger.js';
@@ -189,4 +190,17 @@ export async function chooseBackend(options: ChooseBackendOptions): Promise<Back
   const choice: BackendChoice = { backend, reason: notes.length ? `${reason}; ${notes.join('; ')}` : reason, adapter, timings };
   await options.store?.setMeta(BACKEND_META, { ...choice, userAgent, at: Date.now() } satisfies CachedChoice).catch(() => undefined);
   return choice;
+}
+
+/**
+ * The WASM backend's thread count once it has started; null before that. tfjs picks its threaded
+ * build by itself where SharedArrayBuffer can be posted (the page is cross-origin isolated) and
+ * then computes on half the logical cores (it assumes two hyper-threads a core), at most 8.
+ */
+export function wasmThreads(): number | null {
+  try {
+    return getThreadsCount();
+  } catch {
+    return null;
+  }
 }

@@ -16,12 +16,17 @@ import { EngineModels, denied, type BackendReport, type EngineCoreDeps } from '.
 import { Serving } from './serving.js';
 import { Training } from './training.js';
 import { Participation } from './participation.js';
+import { ExperimentReporting } from './experiment-reporting.js';
+import type { ExperimentReportResult } from '../protocol/experiments.js';
+import { wasmThreads } from './backend.js';
 
 export { ENGINE_STATE_META, type BackendReport, type EngineCoreDeps } from './engine-models.js';
 export { heuristicIntent } from './serving.js';
 
 /** Between two automatic federated rounds. */
 const ROUND_INTERVAL_MS = 6 * 3600 * 1000;
+/** Between two automatic experiment reports (a device with nothing ready makes no request). */
+const REPORT_INTERVAL_MS = 15 * 60 * 1000;
 
 /**
  * @example
@@ -36,6 +41,7 @@ export class EngineCore {
   private readonly serving: Serving;
   private readonly training: Training;
   private readonly participation: Participation;
+  private readonly reporting: ExperimentReporting;
   private readonly backend: BackendReport;
 
   constructor(deps: EngineCoreDeps) {
@@ -43,6 +49,7 @@ export class EngineCore {
     this.serving = new Serving(this.models);
     this.training = new Training(this.models, deps.onProgress);
     this.participation = new Participation(this.models, this.training);
+    this.reporting = new ExperimentReporting(this.models);
     this.backend = deps.backend ?? { backend: null, reason: 'not chosen', adapter: null };
   }
 
@@ -81,6 +88,7 @@ export class EngineCore {
   cancelTraining(): void {
     this.training.cancel();
     this.participation.cancel();
+    this.reporting.cancel();
   }
 
   federatedRound(consent: ConsentState | undefined): Promise<FederatedRoundResult> {
@@ -89,6 +97,11 @@ export class EngineCore {
 
   lastUpload(): Promise<UploadRecord | null> {
     return this.participation.lastUpload();
+  }
+
+  /** Sends this device's private experiment reports that are ready (needs `contribute` and `personalise`). */
+  reportExperiments(consent: ConsentState | undefined): Promise<ExperimentReportResult> {
+    return this.reporting.report(consent);
   }
 
   /** Idle time: train when enough new events arrived, then a federated round when due. */
@@ -115,6 +128,14 @@ export class EngineCore {
         });
         if (result) m.logger.debug(`Federated round: ${result.status}${result.reason ? ` (${result.reason})` : ''}`);
       }
+      const last = this.reporting.lastRunAt;
+      if (!blocked && consent.personalise === true && (last === null || m.now() - last > REPORT_INTERVAL_MS)) {
+        const report = await this.reportExperiments(consent).catch((error: unknown) => {
+          m.logger.warnOnce('auto-report', 'Automatic experiment report failed.', error);
+          return null;
+        });
+        if (report && report.status !== 'skipped') m.logger.debug(`Experiment report: ${report.status}${report.reason ? ` (${report.reason})` : ''}`);
+      }
     }
   }
 
@@ -124,6 +145,7 @@ export class EngineCore {
       status: status ?? (this.training.inFlight ? 'training' : m.isStarted ? 'ready' : 'starting'),
       backend: this.backend.backend,
       backendReason: this.backend.reason,
+      wasmThreads: this.backend.backend === 'wasm' ? wasmThreads() : null,
       adapter: this.backend.adapter,
       parameters: { recommender: m.recommender?.parameterCount() ?? 0, intent: m.intentModel?.parameterCount() ?? 0 },
       lastTrainedAt: m.state.lastTrainedAt,

@@ -189,6 +189,9 @@ export function createWorkerHost(host: WorkerHostOptions): EngineWorkerApi {
     async lastUpload() {
       return (await ready()).lastUpload();
     },
+    async reportExperiments(consent) {
+      return guarded((c) => c.reportExperiments(consent));
+    },
     catalogChanged() {
       core?.catalogChanged();
     },

@@ -289,4 +289,20 @@ describe('the demo storefront', () => {
     expect(errorsOf(page)).toEqual([]);
     expect(requestsOutside(browser.requests, [demo.origin, demo.serverUrl])).toEqual([]);
   });
+
+  it('shows an A/B test’s private results, with a chart, on the experiments page', async () => {
+    const shopper = await browser.newPage();
+    await shopper.goto(`${demo.origin}/experiments.html`);
+    await loaded(shopper);
+    await shopper.waitForFunction(() => document.querySelector('#experiment-results [data-fact="uplift"]')?.textContent?.includes('%') === true, undefined, { timeout: 30_000 });
+    const facts = await shopper.evaluate(() => Object.fromEntries([...document.querySelectorAll('#experiment-results dd')].map((d) => [d.getAttribute('data-fact') ?? '', d.textContent ?? ''])));
+    // The demo seeds a week of simulated shoppers: 7 releases of 1,000.
+    expect(facts['shoppers counted']).toBe('7,000 in 7 releases');
+    expect(facts['privacy']).toContain('ε 1');
+    expect(await shopper.locator('#experiment-device dd').first().textContent()).toMatch(/not enrolled|For you|Bestsellers/);
+    await shopper.evaluate(() => document.querySelector('#x-chart')?.scrollIntoView());
+    await screenshot(shopper, 'demo-experiments');
+    expect(errorsOf(shopper)).toEqual([]);
+    await shopper.close();
+  });
 });

@@ -18,6 +18,7 @@ const info: EngineInfo = {
   status: 'ready',
   backend: 'wasm',
   backendReason: 'test',
+  wasmThreads: 1,
   adapter: null,
   parameters: { recommender: 1, intent: 1 },
   lastTrainedAt: null,
