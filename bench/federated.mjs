@@ -1,68 +1,88 @@
 #!/usr/bin/env node
-// npm run bench:federated -- [--minutes 20] [--users 5000] [--clients-per-round 50] [--noise 0.5,1.0]
-//                            [--local-epochs 1] [--aggregator fedavg|fedadam] [--server-lr X]
+// npm run bench:federated -- [--minutes 20] [--users 3000] [--clients-per-round 50] [--rounds 40]
+//                            [--noise 0.5,1.0] [--dp-cohort 20] [--dp-rounds 20] [--cost-cohorts 10,50,200]
 //
-// Simulates the shop on ../shared/data/amazon-games/games.txt: each user is one client that holds
-// only their own history. The real federated client (src/federated/client.ts) talks over HTTP on
-// 127.0.0.1 to the real aggregation server (src/server), in rounds of sampled clients. Printed side
-// by side, on one leave-one-out split with 100 sampled negatives (HR@10, NDCG@10): centralised
-// training, FedAvg without noise, DP-FedAvg at two or more noise levels with the epsilon each
-// reaches (delta 1e-5); bytes uploaded per client per round; server throughput; and the attack
-// test (a curious server guessing a shopper's items from one upload).
-//
-// The quality comparison uses a small plain-JS next-item model (bench/federated-model.mjs) so that
-// thousands of simulated clients fit in minutes on two shared cores; the upload sizes of the real
-// SASRec recommender (default demo model and games-sized model) are measured with the real model.
+// Simulates the shop on ../shared/data/amazon-games/games.txt: each user is one device that
+// holds only their own history and trains the real SASRec recommender (src/model, the model the
+// engine worker runs) on tfjs WASM, in worker_threads on every core. The real federated client
+// (src/federated/client.ts) uploads each device's update over HTTP on 127.0.0.1 to the real
+// aggregation server (src/server): plain uploads for FedAvg and FedAdam, secure aggregation with
+// distributed Skellam noise for DP. Printed side by side on one leave-one-out split with 100
+// sampled negatives (HR@10, NDCG@10): centralised training (full, and at the same number of
+// client visits), FedAvg and FedAdam, DP at each noise level with its epsilon (delta 1e-5) and the
+// epsilon the same noise gives at a cohort of 1,000 in a population of 1M; the curious-server
+// attack without and with secure aggregation; upload bytes; server throughput; and the costs of
+// secure aggregation at cohorts of 10, 50 and 200.
 import { build } from 'esbuild';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { tmpdir, availableParallelism, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { loadInteractions, leaveOneOut, samplingCases, evaluateSampled, rng } from './sampled-eval.mjs';
-import { BagModel } from './federated-model.mjs';
+import { Worker } from 'node:worker_threads';
+import { loadInteractions, leaveOneOut, samplingCases, rng } from './sampled-eval.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DATA = join(REPO, '../shared/data/amazon-games/games.txt');
 const { values: args } = parseArgs({
   options: {
     minutes: { type: 'string', default: '20' },
-    users: { type: 'string', default: '5000' },
+    users: { type: 'string', default: '3000' },
     'eval-users': { type: 'string', default: '1000' },
     'clients-per-round': { type: 'string', default: '50' },
-    'max-rounds': { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '30' },
     noise: { type: 'string', default: '0.5,1.0' },
-    clip: { type: 'string', default: '0.2' },
+    'dp-cohort': { type: 'string', default: '20' },
+    'dp-rounds': { type: 'string', default: '10' },
+    clip: { type: 'string', default: '1' },
     dims: { type: 'string', default: '32' },
     'local-epochs': { type: 'string', default: '1' },
-    aggregator: { type: 'string', default: 'fedavg' },
-    // Default: K for FedAvg (see below), the server's own default (0.01) for FedAdam.
-    'server-lr': { type: 'string' },
-    'skip-sasrec': { type: 'boolean', default: false },
+    'local-lr': { type: 'string', default: '0.003' },
+    // A device's Adam step touches few item rows, and the mean divides each row's step by the cohort.
+    'server-lr': { type: 'string', default: '40' },
+    'fedadam-lr': { type: 'string', default: '0.01' },
+    'central-minutes': { type: 'string', default: '1.5' },
+    'cost-cohorts': { type: 'string', default: '10,50,200' },
+    threads: { type: 'string', default: String(availableParallelism()) },
+    // For tuning: any of central, fedavg, fedadam, dp, cost.
+    skip: { type: 'string', default: '' },
   },
 });
+const skip = new Set(args.skip.split(','));
 const minutes = Number(args.minutes);
-const budgetMs = minutes * 60_000;
 const started = Date.now();
 const K = Number(args['clients-per-round']);
+const ROUNDS = Number(args.rounds);
 const clip = Number(args.clip);
 const noiseLevels = args.noise
   .split(',')
   .map(Number)
   .filter((z) => z > 0);
-const dims = Number(args.dims);
+const DP_K = Number(args['dp-cohort']);
+const DP_ROUNDS = Number(args['dp-rounds']);
 const log = (...m) => console.error(`[${((Date.now() - started) / 1000).toFixed(0)}s]`, ...m);
+const loadAtStart = loadavg()[0];
 
 // --- The real TypeScript code, bundled once for Node (dependencies stay in node_modules).
 const LIB = join(REPO, 'node_modules/.cache/hearth-bench/federated-lib.mjs');
 await build({
   stdin: {
     contents: `
-      export { runFederatedRound } from './src/federated/client.ts';
+      export { runFederatedRound, GLOBAL_MODEL_CHECKPOINT } from './src/federated/client.ts';
+      export { parseModelJson, weightsFromBuffer } from './src/protocol/model-file.ts';
       export { decodeUpdate, encodeUpdate } from './src/federated/wire.ts';
       export { withManifest, weightsToBuffer } from './src/protocol/model-file.ts';
-      export { subtractWeights } from './src/federated/update-math.ts';
-      export { createAggregationServer } from './src/server/index.ts';`,
+      export { computeRdpSkellam, epsilonFromRdp, DEFAULT_ORDERS } from './src/federated/accountant.ts';
+      export { gridParams, localVariance, sharingThreshold } from './src/federated/secure/params.ts';
+      export { SecureParticipant } from './src/federated/secure/participant.ts';
+      export { encodeToGrid } from './src/federated/secure/skellam.ts';
+      export { secureRandom } from './src/shared/random.ts';
+      export { centred } from './src/federated/secure/masking.ts';
+      export { createAggregationServer, createMemoryStore } from './src/server/index.ts';
+      export { createRecommender } from './src/model/sasrec-recommender.ts';
+      export { setupNodeRuntime } from './src/train/node-runtime.ts';`,
     resolveDir: REPO,
     loader: 'ts',
   },
@@ -78,170 +98,364 @@ const lib = await import(LIB);
 // --- Data: one split, one set of evaluation cases, shared by every method.
 const { sequences, numItems } = loadInteractions(DATA, { maxUsers: Number(args.users), seed: 1 });
 const split = leaveOneOut(sequences);
-const cases = samplingCases(split, numItems, { maxUsers: Number(args['eval-users']) });
-const clients = split.map((s) => s.train).filter((s) => s.length >= 2);
-log(`data: ${sequences.length} users (${clients.length} clients with >= 2 training items), ${numItems} items, ${cases.length} evaluation users`);
-const modelOptions = { numItems, dims, negatives: 50, learningRate: 0.05 };
-const initial = new BagModel({ ...modelOptions, seed: 1 });
-const initialWeights = initial.getWeights();
-const evaluate = (weights) => {
-  const m = new BagModel({ ...modelOptions, seed: 2 });
-  m.setWeights(weights);
-  return evaluateSampled(cases, (input, candidates) => m.score(input, candidates));
-};
-const toHistory = (seq) => seq.map((item) => ({ itemId: String(item), type: 'view_item', time: 0 }));
-const SITE_KEY = 'bench-site-key-0001';
-const phaseMs = {
-  central: budgetMs * 0.05,
-  fedavg: budgetMs * 0.4,
-  dp: (budgetMs * 0.4) / Math.max(1, noiseLevels.length),
-};
+const MAX_LEN = 20;
+const cases = samplingCases(split, numItems, { maxUsers: Number(args['eval-users']), maxLen: MAX_LEN });
+const clients = split.map((s) => s.train.slice(-MAX_LEN - 1)).filter((s) => s.length >= 2);
+const population = clients.length;
+const config = { dims: Number(args.dims), blocks: 1, heads: 1, maxLen: MAX_LEN, dropout: 0.1, negatives: 256, learningRate: Number(args['local-lr']), attributeBuckets: 8 };
+log(
+  `data: ${sequences.length} users (${population} devices with >= 2 training items), ${numItems} items, ${cases.length} evaluation users; load average ${loadAtStart.toFixed(1)} on ${availableParallelism()} cores`,
+);
 
-/** One federated run: a real server on 127.0.0.1, rounds of K sampled clients running the real client. */
-async function federatedRun(name, { noiseMultiplier = 0, timeMs, captureAttack = false }) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'hearth-bench-fl-'));
-  const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, initialWeights, 'weights.bin');
+// --- The training threads.
+class Pool {
+  constructor(count) {
+    this.threads = Array.from({ length: count }, (_, i) => {
+      const worker = new Worker(new URL('./federated-worker.mjs', import.meta.url), { workerData: { lib: LIB, numItems, config, seed: 1 } });
+      const pending = [];
+      const thread = { worker, pending, ready: null };
+      worker.on('message', (m) => pending.shift()?.(m));
+      worker.on('error', (e) => {
+        console.error('training thread failed', e);
+        process.exit(1);
+      });
+      thread.ready = new Promise((resolve) => pending.push(resolve));
+      return thread;
+    });
+  }
+  async ready() {
+    const first = await Promise.all(this.threads.map((t) => t.ready));
+    return first[0];
+  }
+  call(thread, message, transfer = []) {
+    return new Promise((resolve, reject) => {
+      thread.pending.push((m) => (m.ok ? resolve(m) : reject(new Error(m.error))));
+      thread.worker.postMessage(message, transfer);
+    });
+  }
+  split(items) {
+    const n = this.threads.length;
+    return this.threads.map((_, i) => items.slice(Math.floor((i * items.length) / n), Math.floor(((i + 1) * items.length) / n)));
+  }
+  /** Splits `items` across the threads and concatenates the answers in order. */
+  async map(items, message) {
+    const parts = this.split(items);
+    return Promise.all(this.threads.map((t, i) => this.call(t, message(parts[i]))));
+  }
+  async clients(global, seqs, epochs) {
+    const replies = await this.map(seqs, (part) => ({ cmd: 'clients', global, clients: part, epochs }));
+    return { updates: replies.flatMap((r) => r.updates), trainMs: replies.reduce((n, r) => n + r.trainMs, 0) };
+  }
+  async evaluate(weights) {
+    const replies = await this.map(cases, (part) => ({ cmd: 'eval', weights, cases: part }));
+    const n = replies.reduce((a, r) => a + r.metrics.n, 0);
+    return { hr: replies.reduce((a, r) => a + r.metrics.hr * r.metrics.n, 0) / n, ndcg: replies.reduce((a, r) => a + r.metrics.ndcg * r.metrics.n, 0) / n };
+  }
+  close() {
+    return Promise.all(this.threads.map((t) => t.worker.terminate()));
+  }
+}
+const pool = new Pool(Math.max(1, Number(args.threads)));
+const { parameters, layout } = await pool.ready();
+// The main thread only makes the initial weights (the threads train): the CPU backend is enough.
+await lib.setupNodeRuntime('cpu');
+const initialModel = lib.createRecommender({ items: Array.from({ length: numItems }, (_, i) => ({ id: String(i + 1) })), config, seed: 1 });
+const initialWeights = initialModel.getWeights();
+const initialFlat = new Float32Array(parameters);
+{
+  let o = 0;
+  for (const w of initialWeights) {
+    initialFlat.set(w.values, o);
+    o += w.values.length;
+  }
+}
+log(
+  `model: the real SASRec recommender, ${parameters} parameters (${config.dims} dims, ${config.blocks} block, maxLen ${MAX_LEN}, sampled softmax with ${config.negatives} negatives), ${pool.threads.length} training threads`,
+);
+const SITE_KEY = 'bench-site-key-0001';
+
+const flatOf = (bytes) => new Float32Array(new Uint8Array(bytes).slice().buffer);
+
+/** One federated run: the real server on 127.0.0.1, rounds of `cohort` sampled devices running the real client. */
+async function federatedRun(name, { aggregator = 'fedavg', serverLr, noiseMultiplier = 0, secure = false, cohort = K, rounds, capture = false }) {
+  // Simulated rounds keep the server's data on tmpfs where there is one (fsync costs nothing there):
+  // the benchmark measures learning and protocol costs; the throughput row below uses the real disk.
+  const dataDir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hearth-bench-fl-'));
+  const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, layout, 'weights.bin');
   const server = await lib.createAggregationServer({
     dataDir,
     initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) },
     siteKeys: [SITE_KEY],
-    minClients: K,
-    aggregator: args.aggregator,
-    // A row of an item table is touched by few clients per round, so the mean dilutes its update
-    // by ~K; a server learning rate of K makes FedAvg's step the sum of the clients' steps.
-    ...(args['server-lr'] !== undefined ? { serverLr: Number(args['server-lr']) } : args.aggregator === 'fedavg' ? { serverLr: K } : {}),
+    minClients: secure ? Math.ceil((2 * cohort) / 3) : cohort,
+    aggregator,
+    serverLr,
     clip,
     noiseMultiplier,
-    ...(noiseMultiplier > 0 ? { population: clients.length, delta: 1e-5 } : {}),
+    ...(noiseMultiplier > 0 ? { population, delta: 1e-5 } : {}),
     epochs: Number(args['local-epochs']),
     rateLimit: 1e9,
-    bodyLimit: 64 << 20,
+    bodyLimit: 256 << 20,
+    ...(secure ? { secureAggregation: true, cohortSize: cohort, phaseTimeoutMs: 600_000, pollMs: 20 } : {}),
   });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
-  const random = rng(noiseMultiplier * 1000 + 11);
-  // Simulated devices share one cache of the global model (each real device would download it once per version).
-  const cache = new Map();
-  const store = { getCheckpoint: async (n) => cache.get(n), putCheckpoint: async (c) => void cache.set(c.name, c), setMeta: async () => undefined };
-  const pool = Array.from({ length: 4 }, (_, i) => new BagModel({ ...modelOptions, seed: 100 + i }));
+  const random = rng(Math.round(noiseMultiplier * 1000) + (secure ? 7 : 0) + 11);
   const bytes = [];
-  const uploads = [];
-  const t0 = Date.now();
-  let rounds = 0;
-  let uploadMs = 0;
-  while (rounds < Number(args['max-rounds']) && Date.now() - t0 < timeMs) {
+  const captured = [];
+  const costs = { trainMs: 0, clientCpuMs: [], unmaskMs: [], roundMs: [] };
+  for (let round = 0; round < rounds; round++) {
     const roundId = server.coordinator.status().roundId;
-    const chosen = Array.from({ length: K }, () => Math.floor(random() * clients.length));
-    let next = 0;
-    const worker = async (model) => {
-      while (next < chosen.length) {
-        const c = chosen[next++];
-        const capture = captureAttack && uploads.length < 200;
-        const fetchRecorded = capture
-          ? async (input, init) => {
-              if (init?.method === 'POST') uploads.push({ client: c, body: init.body });
-              return fetch(input, init);
-            }
-          : fetch;
-        const u0 = Date.now();
-        const result = await lib.runFederatedRound({
-          serverUrl: url,
-          siteKey: SITE_KEY,
-          model,
-          sequences: [toHistory(clients[c])],
-          store,
-          consent: { contribute: true },
-          capabilities: { globalPrivacyControl: false, saveData: false },
-          fetch: fetchRecorded,
-          retry: { attempts: 3, baseDelayMs: 50 },
-        });
-        uploadMs += Date.now() - u0;
-        if (result.status !== 'uploaded') throw new Error(`${name}: client ${c} ${result.status} ${result.reason}`);
-        bytes.push(result.upload.bytes);
+    const chosen = Array.from({ length: cohort }, () => Math.floor(random() * population));
+    const global = flatOf(server.coordinator.current().weights);
+    const r0 = performance.now();
+    const parts = pool.split(chosen);
+    const replies = await Promise.all(
+      pool.threads.map((t, i) =>
+        pool.call(t, { cmd: 'round', url, siteKey: SITE_KEY, global, ids: parts[i], clients: parts[i].map((c) => clients[c]), epochs: Number(args['local-epochs']), capture: capture && round === 0 }),
+      ),
+    );
+    for (const reply of replies) {
+      costs.trainMs += reply.trainMs;
+      captured.push(...reply.captured);
+      for (const r of reply.results) {
+        if (r.status !== 'uploaded')
+          throw new Error(`${name}: a device ${r.status} (${r.reason}); server ${JSON.stringify({ ...server.coordinator.status(), history: undefined, secure: server.coordinator.secure?.info() })}`);
+        bytes.push(r.bytes);
+        if (r.format === 'secagg') costs.clientCpuMs.push(r.cpuMs);
       }
-    };
-    await Promise.all(pool.map(worker));
+    }
     await server.settled();
+    costs.roundMs.push(performance.now() - r0);
+    if (server.coordinator.secure?.lastUnmaskMs !== undefined) costs.unmaskMs.push(server.coordinator.secure.lastUnmaskMs);
     const status = server.coordinator.status();
-    if (status.roundId === roundId) throw new Error(`${name}: round ${roundId} did not publish (${status.status})`);
-    rounds++;
-    if (rounds % 10 === 0) log(`${name}: round ${rounds}, epsilon ${status.epsilon?.toFixed(2) ?? '-'}`);
+    if (status.roundId === roundId || status.roundsPublished !== round + 1) throw new Error(`${name}: round ${roundId} did not publish (${status.status})`);
+    if ((round + 1) % 10 === 0) log(`${name}: round ${round + 1}, epsilon ${status.epsilon?.toFixed(2) ?? '-'}`);
   }
-  const weights = new Float32Array(await (await fetch(`${url}/v1/model/weights.bin`)).arrayBuffer());
+  const weights = flatOf(server.coordinator.current().weights);
   const status = server.coordinator.status();
+  const grid = secure ? lib.gridParams({ dim: parameters, clip, noiseMultiplier, maxClients: cohort }) : undefined;
   await server.close();
   await rm(dataDir, { recursive: true, force: true });
-  let offset = 0;
-  const global = initialWeights.map((w) => {
-    const values = weights.slice(offset, offset + w.values.length);
-    offset += w.values.length;
-    return { ...w, values };
-  });
   bytes.sort((a, b) => a - b);
-  return { name, rounds, clientUpdates: rounds * K, epsilon: status.epsilon, metrics: evaluate(global), bytes, uploads, msPerClient: uploadMs / Math.max(1, bytes.length) };
+  return { name, rounds, visits: rounds * cohort, epsilon: status.epsilon, metrics: await pool.evaluate(weights), bytes, captured, costs, grid };
 }
 
 const rows = [];
-// --- 1. Centralised training on every client's history, same model, same split.
-{
-  const model = new BagModel({ ...modelOptions, seed: 1 });
-  const random = rng(5);
-  const t0 = Date.now();
-  let epochs = 0;
-  while (Date.now() - t0 < phaseMs.central && epochs < 30) {
-    const order = clients.map((_, i) => i);
-    for (let k = order.length - 1; k > 0; k--) {
-      const j = Math.floor(random() * (k + 1));
-      [order[k], order[j]] = [order[j], order[k]];
-    }
-    await model.train(
-      order.map((i) => clients[i]),
-      { epochs: 1 },
-    );
-    epochs++;
-  }
-  rows.push({ method: `centralised (${epochs} epochs)`, ...evaluateSampled(cases, (i, c) => model.score(i, c)), epsilon: '-', rounds: '-', updates: '-' });
-  log('centralised done', rows.at(-1));
-}
-rows.push({ method: 'untrained (initial global model)', ...evaluate(initialWeights), epsilon: '-', rounds: '-', updates: '-' });
+const pct = (x, of) => `${((100 * x) / of).toFixed(1)}%`;
 
-// --- 2. FedAvg without noise (its uploads feed the attack test).
-const fedavg = await federatedRun('fedavg', { timeMs: phaseMs.fedavg, captureAttack: true });
-rows.push({
-  method: args.aggregator === 'fedavg' ? 'FedAvg, no noise' : `${args.aggregator}, no noise`,
-  ...fedavg.metrics,
-  epsilon: 'inf (no DP)',
-  rounds: fedavg.rounds,
-  updates: fedavg.clientUpdates,
-});
-log('fedavg done', fedavg.metrics, `${fedavg.msPerClient.toFixed(0)} ms per client`);
-// The same number of sequence visits as FedAvg made, centrally: separates the cost of federation
-// from the cost of the smaller compute budget the simulation could afford.
-{
-  const model = new BagModel({ ...modelOptions, seed: 1 });
-  const random = rng(31);
-  const visits = Array.from({ length: fedavg.clientUpdates }, () => clients[Math.floor(random() * clients.length)]);
-  await model.train(visits, { epochs: 1 });
+// --- 1. Centralised: every device's history on one machine, the same model and split.
+const centralBudget = Number(args['central-minutes']) * 60_000;
+if (!skip.has('central')) {
+  const central = await pool.call(pool.threads[0], { cmd: 'central', global: initialFlat, sequences: clients, maxEpochs: 50, budgetMs: centralBudget, batchSize: 128 });
   rows.push({
-    method: `centralised, same ${fedavg.clientUpdates} sequence visits as FedAvg`,
-    ...evaluateSampled(cases, (i, c) => model.score(i, c)),
+    method: `centralised (${central.epochs} epochs over ${population} histories, ${args['central-minutes']} min)`,
+    ...(await pool.evaluate(central.weights)),
+    visits: central.epochs * population,
     epsilon: '-',
-    rounds: '-',
-    updates: fedavg.clientUpdates,
   });
+  log('centralised', rows.at(-1));
 }
+rows.push({ method: 'untrained (initial global model)', ...(await pool.evaluate(initialFlat)), visits: 0, epsilon: '-' });
 
-// --- 3. DP-FedAvg at each noise level.
-for (const z of noiseLevels) {
-  const run = await federatedRun(`dp-z${z}`, { noiseMultiplier: z, timeMs: phaseMs.dp });
-  rows.push({ method: `DP-FedAvg z=${z}, clip ${clip}`, ...run.metrics, epsilon: run.epsilon.toFixed(2), rounds: run.rounds, updates: run.clientUpdates });
-  log(`dp z=${z} done`, run.metrics, `epsilon ${run.epsilon}`);
-}
-
-// --- 4. Server throughput: pre-encoded real updates fired over HTTP, 8 in flight.
-let throughput;
+// --- 2. Centralised at the same number of client visits as each federated run. So few Adam steps
+// (one per 128 visits) make one run's result depend on its sampling; the mean of four runs (two on
+// each thread, each with its own draw of visits) is the reference the federated rows are compared to.
+const visits = ROUNDS * K;
 {
+  const repeats = [];
+  for (let rep = 0; rep < 4; rep += pool.threads.length) {
+    const batch = await Promise.all(
+      pool.threads.map(async (thread, i) => {
+        const random = rng(31 + rep + i);
+        const seqs = Array.from({ length: visits }, () => clients[Math.floor(random() * population)]);
+        return (await pool.call(thread, { cmd: 'central', global: initialFlat, sequences: seqs, maxEpochs: 1, budgetMs: Infinity, batchSize: 128 })).weights;
+      }),
+    );
+    for (const weights of batch) repeats.push(await pool.evaluate(weights));
+  }
+  const mean = (key) => repeats.reduce((a, r) => a + r[key], 0) / repeats.length;
+  const spread = repeats.map((r) => r.ndcg.toFixed(4)).join(', ');
+  rows.push({ method: `centralised, the same ${visits} client visits (mean of ${repeats.length} runs; NDCG ${spread})`, hr: mean('hr'), ndcg: mean('ndcg'), visits, epsilon: '-' });
+  log('centralised at equal visits', rows.at(-1));
+}
+const equalVisits = rows.at(-1).ndcg;
+
+// --- 3. FedAvg and FedAdam, plain uploads (FedAvg's first round feeds the attack without secure aggregation).
+const fedavg = skip.has('fedavg') ? undefined : await federatedRun('fedavg', { aggregator: 'fedavg', serverLr: Number(args['server-lr']), rounds: ROUNDS, capture: true });
+if (fedavg) {
+  rows.push({ method: `FedAvg (server lr ${args['server-lr']}), ${K} per round`, ...fedavg.metrics, visits: fedavg.visits, epsilon: 'inf (no DP)' });
+  log('fedavg', fedavg.metrics);
+}
+if (!skip.has('fedadam')) {
+  const fedadam = await federatedRun('fedadam', { aggregator: 'fedadam', serverLr: Number(args['fedadam-lr']), rounds: ROUNDS });
+  rows.push({ method: `FedAdam (server lr ${args['fedadam-lr']}), ${K} per round`, ...fedadam.metrics, visits: fedadam.visits, epsilon: 'inf (no DP)' });
+  log('fedadam', fedadam.metrics);
+}
+
+// --- 4. Secure aggregation at small cohorts: costs, and what a curious server holds (cohort 50).
+// Client CPU: one device's whole part of a round (keys, shares, grid encoding with its noise, masks,
+// reveals), measured alone and serially against a roster of the cohort's size (boxes from the
+// others that do not open cost what real ones cost). Bytes, server unmasking and the whole round:
+// one real round over loopback with every device simulated in this process (so the round's wall
+// time carries every device's work, O(n²·d) in all, on these two cores).
+async function clientCpu(cohort) {
+  const ctx = { roundId: 1, modelVersion: '1' };
+  const me = await lib.SecureParticipant.create(ctx);
+  const others = await Promise.all(Array.from({ length: cohort - 1 }, () => lib.SecureParticipant.create(ctx)));
+  const roster = [me, ...others].map((p, i) => ({ index: i + 1, ...p.publicKeys }));
+  const minClients = Math.ceil((2 * cohort) / 3);
+  const threshold = lib.sharingThreshold(cohort, minClients);
+  const grid = lib.gridParams({ dim: parameters, clip, noiseMultiplier: 1, maxClients: cohort });
+  const update = new Float32Array(parameters).map(() => (Math.random() - 0.5) * 1e-3);
+  const random = lib.secureRandom();
+  const t0 = performance.now();
+  await lib.SecureParticipant.create(ctx);
+  const tKeys = performance.now();
+  await me.deal(1, roster, threshold, minClients);
+  const tShares = performance.now();
+  const encoded = lib.encodeToGrid(update, grid.scale, lib.localVariance(grid, cohort), random);
+  const tNoise = performance.now();
+  const inbox = roster.map(() => crypto.getRandomValues(new Uint8Array(130)));
+  await me.mask(
+    encoded,
+    roster.map((m) => m.index),
+    inbox,
+  );
+  const tMask = performance.now();
+  me.unmask(roster.map((m) => m.index));
+  const tEnd = performance.now();
+  return { keys: tKeys - t0, shares: tShares - tKeys, noise: tNoise - tShares, mask: tMask - tNoise, unmask: tEnd - tMask };
+}
+/**
+ * The server's side of one secure round of `cohort` devices over loopback, for cohorts whose full
+ * simulation does not fit two cores (every device's O(n·d) masking in one process). Each device
+ * is real in every message the server can check (keys, sealed shares, commitments, reveals that
+ * the server verifies and combines), but its masked input is random words of the right size:
+ * the server cannot tell them from a real masked input and does the same work to unmask the sum
+ * (which is then noise; it is published and thrown away). Measures each device's bytes and the
+ * server's unmasking.
+ */
+async function serverSideRound(cohort) {
+  const dataDir = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hearth-bench-sa-'));
+  const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, layout, 'weights.bin');
+  const minClients = Math.ceil((2 * cohort) / 3);
+  const server = await lib.createAggregationServer({
+    dataDir,
+    initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) },
+    siteKeys: [SITE_KEY],
+    minClients,
+    clip,
+    noiseMultiplier: 1,
+    population,
+    rateLimit: 1e9,
+    bodyLimit: 256 << 20,
+    secureAggregation: true,
+    cohortSize: cohort,
+    phaseTimeoutMs: 600_000,
+    pollMs: 20,
+  });
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  const ctx = { roundId: 1, modelVersion: '1' };
+  const b64 = (bytes) => Buffer.from(bytes).toString('base64url');
+  const fromB64 = (text) => new Uint8Array(Buffer.from(text, 'base64url'));
+  const post = async (path, token, body, json = true) => {
+    const headers = { 'content-type': json ? 'application/json' : 'application/octet-stream', 'x-hearth-site-key': SITE_KEY, ...(token ? { 'x-hearth-secagg-token': token } : {}) };
+    const data = json ? JSON.stringify(body) : body;
+    const res = await fetch(`${url}/v1/rounds/1/secagg/${path}`, { method: 'POST', headers, body: data });
+    if (res.status !== 202) throw new Error(`secagg-${cohort} ${path}: ${res.status} ${await res.text()}`);
+    return { reply: await res.json(), bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.length };
+  };
+  const state = async (token) => (await fetch(`${url}/v1/rounds/1/secagg/state`, { headers: { 'x-hearth-secagg-token': token } })).json();
+  const devices = await Promise.all(Array.from({ length: cohort }, () => lib.SecureParticipant.create(ctx)));
+  const sent = devices.map(() => 0);
+  const joined = [];
+  for (const [i, d] of devices.entries()) {
+    const { reply, bytes } = await post('join', undefined, { encryptionKey: b64(d.publicKeys.encryptionKey), maskingKey: b64(d.publicKeys.maskingKey) });
+    joined.push(reply);
+    sent[i] += bytes;
+  }
+  const rostered = await state(joined[0].token);
+  const roster = rostered.roster.map((m) => ({ index: m.index, encryptionKey: fromB64(m.encryptionKey), maskingKey: fromB64(m.maskingKey) }));
+  for (const [i, d] of devices.entries()) {
+    const dealt = await d.deal(joined[i].index, roster, rostered.threshold, minClients);
+    const body = {
+      boxes: dealt.boxes.map(b64),
+      seedCommitments: dealt.seedCommitments.map(b64),
+      keyCommitments: dealt.keyCommitments.map(b64),
+      seedCommitment: b64(dealt.seedCommitment),
+      keyCommitment: b64(dealt.keyCommitment),
+    };
+    sent[i] += (await post('shares', joined[i].token, body)).bytes;
+  }
+  for (const [i, d] of devices.entries()) {
+    const s = await state(joined[i].token);
+    // One word through the real masking (it opens every box addressed to this device); the
+    // uploaded input is random words of the model's size.
+    await d.mask(new Uint32Array(1), s.sharers, s.inbox.map(fromB64));
+    sent[i] += (await post('masked', joined[i].token, new Uint8Array(randomBytes(4 * parameters)), false)).bytes;
+  }
+  const survivors = (await state(joined[0].token)).survivors;
+  for (const [i, d] of devices.entries()) sent[i] += (await post('unmask', joined[i].token, { reveals: d.unmask(survivors).map(b64) })).bytes;
+  await server.settled();
+  const status = server.coordinator.status();
+  if (status.roundsPublished !== 1) throw new Error(`secagg-${cohort}: the round did not publish (${status.status}, ${status.roundsAbandoned} abandoned)`);
+  const unmaskMs = server.coordinator.secure.lastUnmaskMs;
+  await server.close();
+  await rm(dataDir, { recursive: true, force: true });
+  sent.sort((a, b) => a - b);
+  return { bytes: sent[0], bytesMax: sent.at(-1), unmaskMs };
+}
+
+const costRows = [];
+let secureRound;
+async function costRow(cohort, { loopback }) {
+  // The least of three measurements: on a shared machine, the others only add waiting.
+  const samples = [];
+  for (let i = 0; i < 3; i++) samples.push(await clientCpu(cohort));
+  const sum = (c) => c.keys + c.shares + c.noise + c.mask + c.unmask;
+  const row = { cohort, cpu: samples.reduce((best, c) => (sum(c) < sum(best) ? c : best)) };
+  if (loopback) {
+    const run = await federatedRun(`secagg-${cohort}`, { aggregator: 'fedavg', serverLr: 1, secure: true, cohort, rounds: 1, noiseMultiplier: 1, capture: cohort === 50 });
+    if (cohort === 50) secureRound = run;
+    Object.assign(row, { bytes: run.bytes[0], bytesMax: run.bytes.at(-1), unmaskMs: run.costs.unmaskMs[0], roundMs: run.costs.roundMs[0] });
+  } else {
+    Object.assign(row, await serverSideRound(cohort), { serverSideOnly: true });
+  }
+  costRows.push(row);
+  log('secure aggregation cost', row);
+}
+const cohorts = skip.has('cost')
+  ? []
+  : args['cost-cohorts']
+      .split(',')
+      .map(Number)
+      .filter((n) => n >= 2);
+for (const cohort of cohorts.filter((n) => n <= 50)) await costRow(cohort, { loopback: true });
+
+// --- 5. DP: secure aggregation with distributed Skellam noise, at each noise level.
+const dpRuns = [];
+for (const z of skip.has('dp') ? [] : noiseLevels) {
+  // Two noise levels always run (the comparison needs them, however loaded the machine); more only within the budget.
+  if (dpRuns.length >= 2 && Date.now() - started > minutes * 60_000 * 0.9) {
+    log(`skipping DP z=${z}: over 90 % of the time budget`);
+    continue;
+  }
+  const run = await federatedRun(`dp-z${z}`, { aggregator: 'fedavg', serverLr: Number(args['server-lr']), noiseMultiplier: z, secure: true, cohort: DP_K, rounds: DP_ROUNDS });
+  // The same σ at a cohort of 1,000 drawn from 1M devices, for as many rounds (accountant only).
+  const big = lib.gridParams({ dim: parameters, clip, noiseMultiplier: z, maxClients: 1000 });
+  const rdp = lib.computeRdpSkellam(1000 / 1e6, { l1: big.l1Sensitivity, l2: big.l2Sensitivity, variance: big.targetVariance }, DP_ROUNDS, lib.DEFAULT_ORDERS);
+  const atScale = lib.epsilonFromRdp(lib.DEFAULT_ORDERS, rdp, 1e-5).epsilon;
+  const rdp1000 = lib.computeRdpSkellam(1000 / 1e6, { l1: big.l1Sensitivity, l2: big.l2Sensitivity, variance: big.targetVariance }, 1000, lib.DEFAULT_ORDERS);
+  const atScale1000 = lib.epsilonFromRdp(lib.DEFAULT_ORDERS, rdp1000, 1e-5).epsilon;
+  dpRuns.push({ z, run, atScale, atScale1000 });
+  rows.push({ method: `DP (SecAgg + distributed Skellam) z=${z}, clip ${clip}, ${DP_K} per round`, ...run.metrics, visits: run.visits, epsilon: run.epsilon.toFixed(2) });
+  log(`dp z=${z}`, run.metrics, `epsilon ${run.epsilon}`);
+}
+
+// --- 6. Server throughput for plain uploads: pre-encoded real updates over HTTP, 8 in flight.
+let throughput;
+if (fedavg) {
   const dataDir = await mkdtemp(join(tmpdir(), 'hearth-bench-tp-'));
-  const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, initialWeights, 'weights.bin');
+  const modelJson = lib.withManifest({ format: 'hearth-bench', modelTopology: null }, layout, 'weights.bin');
   const server = await lib.createAggregationServer({
     dataDir,
     initialModel: { modelJson, weights: lib.weightsToBuffer(initialWeights) },
@@ -249,18 +463,14 @@ let throughput;
     minClients: 1_000_000,
     clip,
     rateLimit: 1e9,
-    bodyLimit: 64 << 20,
+    bodyLimit: 256 << 20,
   });
   const url = await server.listen({ host: '127.0.0.1', port: 0 });
-  const model = new BagModel({ ...modelOptions, seed: 9 });
-  const random = rng(17);
   const bodies = [];
-  const encodeUntil = Date.now() + Math.min(60_000, budgetMs * 0.05);
-  while (bodies.length < 300 && Date.now() < encodeUntil) {
-    model.setWeights(initialWeights);
-    await model.train([clients[Math.floor(random() * clients.length)]], { epochs: 1 });
-    const update = lib.subtractWeights(model.getWeights(), initialWeights);
-    bodies.push((await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1 })).body);
+  for (const { body } of fedavg.captured.slice(0, 100)) {
+    // Re-encode for round 1 of this fresh server.
+    const decoded = await lib.decodeUpdate(body);
+    bodies.push((await lib.encodeUpdate(decoded.tensors, { modelVersion: '1', roundId: 1 })).body);
   }
   let next = 0;
   let accepted = 0;
@@ -282,122 +492,98 @@ let throughput;
   log('throughput', throughput);
 }
 
-// --- 5. The attack: a curious server ranks embedding rows by how much one upload changed them.
-const attack = [];
-{
-  const rowsChanged = (tensors) => {
+// --- 7. The attack: a curious server ranks item rows by how much one upload changed them.
+const itemTable = layout.findIndex((t) => t.name.endsWith('item_embedding'));
+const itemOffset = layout.slice(0, itemTable).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+const width = layout[itemTable].shape[1];
+function attack(uploads, decode) {
+  let precision = 0;
+  let chance = 0;
+  for (const { client, body } of uploads) {
+    const flat = decode(body);
     const score = new Float64Array(numItems + 1);
-    for (const t of tensors) {
-      const width = t.shape.length === 2 ? t.shape[1] : 1;
-      for (let r = 1; r <= numItems; r++) for (let k = 0; k < width; k++) score[r] += t.values[r * width + k] ** 2;
-    }
-    return score;
-  };
-  const normal = (() => {
-    const random = rng(23);
-    return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  })();
-  for (const sigma of [0, 0.001, 0.01]) {
-    let precision = 0;
-    let chance = 0;
-    let n = 0;
-    for (const { client, body } of fedavg.uploads) {
-      const { tensors } = await lib.decodeUpdate(new Uint8Array(body));
-      if (sigma > 0) for (const t of tensors) for (let i = 0; i < t.values.length; i++) t.values[i] += sigma * normal();
-      const touched = new Set(clients[client]);
-      const k = touched.size;
-      const score = rowsChanged(tensors);
-      const guess = Array.from({ length: numItems }, (_, i) => i + 1)
-        .sort((a, b) => score[b] - score[a])
-        .slice(0, k);
-      precision += guess.filter((r) => touched.has(r)).length / k;
-      chance += k / numItems;
-      n++;
-    }
-    attack.push({ sigma, precision: precision / n, chance: chance / n, uploads: n });
+    for (let r = 1; r <= numItems; r++) for (let k = 0; k < width; k++) score[r] += flat[itemOffset + r * width + k] ** 2;
+    const touched = new Set(clients[client]);
+    const k = touched.size;
+    const guess = Array.from({ length: numItems }, (_, i) => i + 1)
+      .sort((a, b) => score[b] - score[a])
+      .slice(0, k);
+    precision += guess.filter((r) => touched.has(r)).length / k;
+    chance += k / numItems;
   }
-  log('attack', attack);
+  return { precision: precision / uploads.length, chance: chance / uploads.length, uploads: uploads.length };
 }
-
-// --- 6. Upload size of the real SASRec recommender: the default demo model (~500 items) and a games-sized one.
-const sasrecBytes = [];
-if (!args['skip-sasrec'] && Date.now() - started < budgetMs * 0.95)
-  try {
-    const MODEL_LIB = join(REPO, 'node_modules/.cache/hearth-bench/model-lib.mjs');
-    await build({
-      stdin: { contents: `export { createRecommender } from './src/model/sasrec-recommender.ts'; export { setupNodeRuntime } from './src/train/node-runtime.ts';`, resolveDir: REPO, loader: 'ts' },
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      packages: 'external',
-      outfile: MODEL_LIB,
-      logLevel: 'silent',
-    });
-    const modelLib = await import(MODEL_LIB);
-    const backend = await modelLib.setupNodeRuntime('wasm');
-    for (const items of [500, numItems, 23_715]) {
-      const model = modelLib.createRecommender({ items: Array.from({ length: items }, (_, i) => ({ id: String(i + 1), category: `c${i % 20}`, brand: `b${i % 50}`, price: 10 + (i % 90) })) });
-      const before = model.getWeights();
-      const random = rng(items);
-      const seq = Array.from({ length: 20 }, (_, i) => ({ itemId: String(1 + Math.floor(random() * items)), type: i % 5 === 4 ? 'add_to_cart' : 'view_item', time: 1_700_000_000_000 + i * 60_000 }));
-      const t0 = Date.now();
-      await model.train([seq], { epochs: 1 });
-      const trainMs = Date.now() - t0;
-      const update = lib.subtractWeights(model.getWeights(), before);
-      const int8 = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 8 });
-      const int16 = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 16 });
-      // With on-device noise every value changes: the dense worst case of the wire format.
-      const noiseRandom = rng(items + 1);
-      for (const t of update) for (let i = 0; i < t.values.length; i++) t.values[i] += 0.001 * Math.sqrt(-2 * Math.log(1 - noiseRandom())) * Math.cos(2 * Math.PI * noiseRandom());
-      const dense = await lib.encodeUpdate(update, { modelVersion: '1', roundId: 1, bits: 8 });
-      sasrecBytes.push({
-        items,
-        parameters: model.parameterCount(),
-        int8: int8.body.length,
-        int16: int16.body.length,
-        dense: dense.body.length,
-        float32: 4 * model.parameterCount(),
-        trainMs,
-        backend,
-      });
-      model.dispose();
-      log('sasrec bytes', sasrecBytes.at(-1));
-    }
-  } catch (error) {
-    log('the SASRec upload-size measurement failed:', error);
+const plainUploads = [];
+for (const u of fedavg?.captured.slice(0, 50) ?? []) {
+  const { tensors } = await lib.decodeUpdate(u.body);
+  const flat = new Float32Array(parameters);
+  let o = 0;
+  for (const t of tensors) {
+    flat.set(t.values, o);
+    o += t.values.length;
   }
+  plainUploads.push({ client: u.client, body: flat });
+}
+const attackPlain = fedavg ? attack(plainUploads, (flat) => flat) : undefined;
+// Under secure aggregation the server holds masked words: read as the grid would be read.
+const attackSecure = !secureRound
+  ? undefined
+  : attack(secureRound.captured, (body) => {
+      const words = lib.centred(new Uint32Array(body.slice().buffer));
+      return Float32Array.from(words, (w) => w / secureRound.grid.scale);
+    });
+log('attack', attackPlain, attackSecure);
 
-// --- The table.
-const f3 = (x) => (typeof x === 'number' ? x.toFixed(4) : String(x));
+// --- 8. Secure aggregation at larger cohorts. A full loopback round of 200 devices would make this
+// one process do every device's masking (~40,000 mask streams of 4 bytes per parameter), hours on
+// two cores: the device's CPU is measured alone as above, and the server's side of the round (bytes,
+// unmasking) runs with devices whose masked inputs are random words (see serverSideRound).
+for (const cohort of cohorts.filter((n) => n > 50)) await costRow(cohort, { loopback: false });
+await pool.close();
+
+// --- The tables.
+const f4 = (x) => (typeof x === 'number' ? x.toFixed(4) : String(x));
 const kb = (b) => `${(b / 1024).toFixed(1)} KB`;
 console.log(`\nFederated benchmark — ${DATA}`);
 console.log(`split: leave-one-out on ${sequences.length} sampled users (${numItems} items); ${cases.length} evaluation users; HR@10 / NDCG@10 with 100 sampled negatives`);
 console.log(
-  `model: plain-JS next-item model (mean of last 20 input embeddings · output embeddings + bias, ${dims} dims, sampled softmax 50 negatives), ${initialWeights.reduce((n, w) => n + w.values.length, 0)} parameters`,
+  `model: the real SASRec recommender (src/model), ${parameters} parameters: ${config.dims} dims, ${config.blocks} block, ${config.heads} head, last ${MAX_LEN} events, sampled softmax (${config.negatives} negatives), Adam lr ${config.learningRate}; ${pool.threads.length} training threads (WASM)`,
 );
-console.log(
-  `federated: ${K} clients per round, 1 sequence per client, ${args['local-epochs']} local epoch(s), ${args.aggregator}, server lr ${args['server-lr'] ?? (args.aggregator === 'fedavg' ? K : '0.01 (server default)')}, clip ${clip}, int8 updates; delta 1e-5; population ${clients.length}\n`,
-);
-console.log('| method | HR@10 | NDCG@10 | NDCG vs centralised | rounds | client updates | epsilon (delta 1e-5) |');
-console.log('|---|---|---|---|---|---|---|');
-const central = rows[0].ndcg;
-for (const r of rows) console.log(`| ${r.method} | ${f3(r.hr)} | ${f3(r.ndcg)} | ${((100 * r.ndcg) / central).toFixed(1)}% | ${r.rounds} | ${r.updates} | ${r.epsilon} |`);
-const b = fedavg.bytes;
-console.log(
-  `\nbytes uploaded per client per round (this model, int8 + gzip): median ${kb(b[b.length >> 1])}, p95 ${kb(b[Math.floor(b.length * 0.95)])}, max ${kb(b[b.length - 1])} over ${b.length} uploads`,
-);
-console.log(`client round time (download cached, train, clip, quantize, gzip, upload over HTTP): ${fedavg.msPerClient.toFixed(0)} ms mean`);
-if (sasrecBytes.length > 0) {
-  console.log('\nreal SASRec recommender (default config), one client update after one local step on 20 events:');
-  console.log('| items | parameters | float32 | int8 + gzip | int16 + gzip | int8 + gzip, dense (on-device noise 1e-3) | local step |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (const s of sasrecBytes) console.log(`| ${s.items} | ${s.parameters} | ${kb(s.float32)} | ${kb(s.int8)} | ${kb(s.int16)} | ${kb(s.dense)} | ${s.trainMs} ms (${s.backend}) |`);
+console.log(`federated: 1 device = 1 user's history, ${args['local-epochs']} local epoch(s) from the global weights; clip ${clip}; plain uploads int8 + gzip; delta 1e-5; population ${population}`);
+console.log(`machine: ${availableParallelism()} cores, load average ${loadAtStart.toFixed(1)} at the start and ${loadavg()[0].toFixed(1)} at the end (shared with other work)\n`);
+console.log('| method | HR@10 | NDCG@10 | NDCG vs centralised at equal visits | client visits | epsilon (delta 1e-5) |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.method} | ${f4(r.hr)} | ${f4(r.ndcg)} | ${pct(r.ndcg, equalVisits)} | ${r.visits} | ${r.epsilon} |`);
+if (dpRuns.length > 0) {
+  console.log(`\nDP epsilon (delta 1e-5) of the same noise multiplier elsewhere (accountant only, Skellam on the same grid):`);
+  console.log('| z | this run | cohort 1,000 of 1M, same rounds | cohort 1,000 of 1M, 1,000 rounds |');
+  console.log('|---|---|---|---|');
+  for (const d of dpRuns) console.log(`| ${d.z} | ${d.run.epsilon.toFixed(2)} (${DP_K} of ${population}, ${DP_ROUNDS} rounds) | ${d.atScale.toFixed(3)} | ${d.atScale1000.toFixed(2)} |`);
 }
+const b = fedavg?.bytes ?? [0];
 console.log(
-  `\nserver throughput: ${throughput.accepted} updates accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP on 127.0.0.1, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`,
+  `\nbytes uploaded per device per round: plain (int8 + gzip) median ${kb(b[b.length >> 1])}, min ${kb(b[0])}, max ${kb(b.at(-1))} over ${b.length} uploads; ${secureRound ? `secure aggregation ${kb(secureRound.bytes[0])} for every device (min = max: ${secureRound.bytes[0] === secureRound.bytes.at(-1)})` : ''}`,
 );
-console.log('\nattack test (curious server; guess = the k rows whose embeddings changed most, k = items the shopper touched):');
-console.log('| on-device noise sigma | precision@k | chance | uploads |');
+if (fedavg) console.log(`local training: ${(fedavg.costs.trainMs / fedavg.visits).toFixed(0)} ms per device visit (one thread)`);
+if (throughput)
+  console.log(
+    `\nserver throughput, plain uploads: ${throughput.accepted} accepted in ${throughput.seconds.toFixed(2)} s = ${throughput.perSecond.toFixed(1)} updates/s (8 in flight over HTTP, mean body ${kb(throughput.meanBytes)}, each fsync'd before 202)`,
+  );
+console.log(
+  `\nsecure aggregation costs per round, ${parameters} parameters, distributed noise z = 1 (client CPU: one device measured alone, least of 3; bytes, server and round: one round over 127.0.0.1 with every device in this process):`,
+);
+console.log('| cohort | client CPU: keys + shares + grid & noise + masks + reveals = total | bytes sent per client | server unmasking | whole round (all devices in one process) |');
+console.log('|---|---|---|---|---|');
+const ms = (x) => `${x.toFixed(0)}`;
+for (const c of costRows) {
+  const cpu = `${ms(c.cpu.keys)} + ${ms(c.cpu.shares)} + ${ms(c.cpu.noise)} + ${ms(c.cpu.mask)} + ${ms(c.cpu.unmask)} = **${ms(c.cpu.keys + c.cpu.shares + c.cpu.noise + c.cpu.mask + c.cpu.unmask)} ms**`;
+  const loop = `| ${kb(c.bytes)}${c.bytes === c.bytesMax ? '' : ` – ${kb(c.bytesMax)}`} | ${c.unmaskMs.toFixed(0)} ms | ${c.serverSideOnly ? "server's side only (random masked inputs)" : `${(c.roundMs / 1000).toFixed(1)} s`} |`;
+  console.log(`| ${c.cohort} | ${cpu} ${loop}`);
+}
+console.log('\nattack test (curious server; guess = the k item rows that changed most in one upload, k = items the shopper touched):');
+console.log('| what the server holds | precision@k | chance | uploads |');
 console.log('|---|---|---|---|');
-for (const a of attack) console.log(`| ${a.sigma} | ${a.precision.toFixed(3)} | ${a.chance.toFixed(5)} | ${a.uploads} |`);
+if (attackPlain) console.log(`| plain update (no secure aggregation) | ${attackPlain.precision.toFixed(3)} | ${attackPlain.chance.toFixed(5)} | ${attackPlain.uploads} |`);
+if (attackSecure) console.log(`| masked input (secure aggregation, distributed noise z = 1) | ${attackSecure.precision.toFixed(5)} | ${attackSecure.chance.toFixed(5)} | ${attackSecure.uploads} |`);
 console.log(`\ntotal time ${((Date.now() - started) / 60000).toFixed(1)} min (budget ${minutes} min)`);
+initialModel.dispose();

@@ -55,7 +55,7 @@ export type {
 } from './protocol/engine-types.js';
 export type { EngineOptions } from './protocol/engine-options.js';
 export type { FederatedOptions } from './protocol/federated.js';
-export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from './protocol/federated.js';
+export type { FederatedRoundResult, FederatedRoundStatus, SecureUploadRecord, UploadRecord } from './protocol/federated.js';
 export type {
   ExperimentOptions,
   ExperimentAssignment,

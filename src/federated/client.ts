@@ -15,7 +15,7 @@ import type { Capabilities } from '../shared/env.js';
 import { HearthError } from '../protocol/errors.js';
 import { secureRandom, type RandomSource } from '../shared/random.js';
 import { backoffDelay } from '../shared/backoff.js';
-import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights } from './update-math.js';
+import { addGaussianNoise, clipToNorm, layoutMismatch, subtractWeights, type ClipReport } from './update-math.js';
 import { encodeUpdate } from './wire.js';
 import { parseModelJson, weightsFromBuffer, type ModelJson } from '../protocol/model-file.js';
 import type { RoundInfo } from '../protocol/aggregation-http.js';
@@ -23,6 +23,8 @@ import type { FederatedRoundResult, FederatedRoundStatus, UploadRecord } from '.
 
 export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord };
 import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from '../protocol/aggregation-headers.js';
+import type { SecureRoundInfo } from '../protocol/secure-aggregation-http.js';
+import { runSecureSession } from './secure/session.js';
 
 /** The part of a model the client needs (the recommender implements it). */
 export interface FederatedModel {
@@ -128,9 +130,30 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+function isSecureInfo(value: unknown): value is SecureRoundInfo {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Record<string, unknown>;
+  return (
+    typeof s.cohortSize === 'number' &&
+    Number.isSafeInteger(s.cohortSize) &&
+    s.cohortSize >= 2 &&
+    s.cohortSize <= 255 &&
+    typeof s.minClients === 'number' &&
+    Number.isSafeInteger(s.minClients) &&
+    s.minClients >= 2 &&
+    typeof s.noiseMultiplier === 'number' &&
+    Number.isFinite(s.noiseMultiplier) &&
+    s.noiseMultiplier >= 0 &&
+    s.modulusBits === 32 &&
+    typeof s.phaseTimeoutMs === 'number' &&
+    s.phaseTimeoutMs > 0
+  );
+}
+
 function isRoundConfig(value: unknown): value is RoundConfig {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
+  if (r.secure !== undefined && !isSecureInfo(r.secure)) return false;
   return (
     typeof r.roundId === 'number' &&
     Number.isSafeInteger(r.roundId) &&
@@ -160,133 +183,147 @@ async function errorCode(response: Response): Promise<string> {
   }
 }
 
-/**
- * Runs one federated round: fetch the round and the global model (cached, conditional GET), train
- * locally from the global weights, clip, noise, quantize, compress, upload with bounded retries.
- * Never throws for runtime trouble: a gate that is closed, a network failure or a round that
- * moved on comes back as a status. Throws `HearthError('aborted')` when `signal` aborts.
- *
- * @example
- * ```ts
- * const result = await runFederatedRound({ serverUrl, siteKey, model, sequences, store, consent, capabilities: detectCapabilities() });
- * if (result.status === 'uploaded') console.log(result.upload?.bytes);
- * ```
- */
-export async function runFederatedRound(deps: FederatedRoundDeps): Promise<FederatedRoundResult> {
-  const blocker = participationBlocker(deps);
-  if (blocker !== undefined) return { status: 'skipped', reason: blocker };
+/** What every step of a round shares: the dependencies with their defaults filled in. */
+interface RoundContext {
+  deps: FederatedRoundDeps;
+  base: string;
+  doFetch: typeof fetch;
+  random: RandomSource;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  now: () => number;
+  checkAbort: () => void;
+  init: (extra?: RequestInit) => RequestInit;
+  /** A GET that answers `undefined` when offline (unless the caller aborted). */
+  get: (url: string, headers?: Record<string, string>) => Promise<Response | undefined>;
+}
+
+type Step<T> = { ok: true; value: T } | { ok: false; result: FederatedRoundResult };
+const ok = <T>(value: T): Step<T> => ({ ok: true, value });
+const stop = <T>(result: FederatedRoundResult): Step<T> => ({ ok: false, result });
+
+function roundContext(deps: FederatedRoundDeps): RoundContext {
   const doFetch = deps.fetch ?? globalThis.fetch.bind(globalThis);
-  const random = deps.random ?? secureRandom();
-  const sleep = deps.sleep ?? defaultSleep;
-  const now = deps.now ?? Date.now;
-  const base = deps.serverUrl.replace(/\/+$/, '');
   const checkAbort = (): void => {
     if (deps.signal?.aborted) throw new HearthError('aborted', 'federated round cancelled');
   };
   // No cookies, no referrer, no caches in between: the request says nothing about the page.
   const init = (extra: RequestInit = {}): RequestInit => ({ credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store', ...(deps.signal ? { signal: deps.signal } : {}), ...extra });
-  const get = async (url: string, headers: Record<string, string> = {}): Promise<Response | undefined> => {
-    try {
-      return await doFetch(url, init({ headers }));
-    } catch {
-      // Offline or refused: the round is missed, not failed (unless the caller aborted).
-      checkAbort();
-      return undefined;
-    }
+  return {
+    deps,
+    base: deps.serverUrl.replace(/\/+$/, ''),
+    doFetch,
+    random: deps.random ?? secureRandom(),
+    sleep: deps.sleep ?? defaultSleep,
+    now: deps.now ?? Date.now,
+    checkAbort,
+    init,
+    get: async (url, headers = {}) => {
+      try {
+        return await doFetch(url, init({ headers }));
+      } catch {
+        // Offline or refused: the round is missed, not failed (unless the caller aborted).
+        checkAbort();
+        return undefined;
+      }
+    },
   };
+}
 
-  const sequences = typeof deps.sequences === 'function' ? await deps.sequences() : deps.sequences;
-  if (sequences.length < (deps.minSequences ?? 1)) return { status: 'skipped', reason: 'no_data' };
-
-  // 1. The round.
-  const roundResponse = await get(`${base}/v1/round`);
-  if (!roundResponse) return { status: 'missed', reason: 'network' };
-  if (!roundResponse.ok) return { status: 'missed', reason: await errorCode(roundResponse) };
+/** Step 1: the round the server has open, if this device should join it. */
+async function fetchRound(c: RoundContext): Promise<Step<RoundConfig>> {
+  const response = await c.get(`${c.base}/v1/round`);
+  if (!response) return stop({ status: 'missed', reason: 'network' });
+  if (!response.ok) return stop({ status: 'missed', reason: await errorCode(response) });
   let round: unknown;
   try {
-    round = await roundResponse.json();
+    round = await response.json();
   } catch {
-    return { status: 'missed', reason: 'bad_round_config' };
+    return stop({ status: 'missed', reason: 'bad_round_config' });
   }
-  if (!isRoundConfig(round)) return { status: 'missed', reason: 'bad_round_config' };
-  if (round.status !== 'open') return { status: 'skipped', reason: 'round_closed', roundId: round.roundId };
-  if (deps.contributedRoundId === round.roundId) return { status: 'skipped', reason: 'already_contributed', roundId: round.roundId };
+  if (!isRoundConfig(round)) return stop({ status: 'missed', reason: 'bad_round_config' });
+  if (round.status !== 'open') return stop({ status: 'skipped', reason: 'round_closed', roundId: round.roundId });
+  if (c.deps.contributedRoundId === round.roundId) return stop({ status: 'skipped', reason: 'already_contributed', roundId: round.roundId });
+  return ok(round);
+}
 
-  // 2. The global model, from the cache when it is the round's version.
-  let global: { modelJson: ModelJson; weights: NamedWeight[] } | undefined;
+/** Step 2: the global model of the round, from the cache when it is the round's version. */
+async function fetchGlobalModel(c: RoundContext, round: RoundConfig): Promise<Step<{ modelJson: ModelJson; weights: NamedWeight[] }>> {
+  const { deps } = c;
   const cached = await deps.store?.getCheckpoint(GLOBAL_MODEL_CHECKPOINT).catch(() => undefined);
   const cachedMeta = cached?.config as CachedGlobal | undefined;
-  if (cached && cachedMeta?.version === round.modelVersion) global = { modelJson: cachedMeta.modelJson, weights: cached.weights.map((w) => ({ ...w, shape: [...w.shape] })) };
-  if (!global) {
-    const modelUrl = `${base}/v1/model`;
-    const headers: Record<string, string> = {};
-    if (cached && cachedMeta?.etag) headers['if-none-match'] = cachedMeta.etag;
-    const response = await get(modelUrl, headers);
-    if (!response) return { status: 'missed', reason: 'network', roundId: round.roundId };
-    if (response.status === 304 && cached && cachedMeta) {
-      global = { modelJson: cachedMeta.modelJson, weights: cached.weights };
-    } else if (response.ok) {
-      const version = response.headers.get(MODEL_VERSION_HEADER);
-      if (version !== round.modelVersion) return { status: 'missed', reason: 'model_changed', roundId: round.roundId };
-      try {
-        const modelJson = parseModelJson(await response.json());
-        const parts: Uint8Array[] = [];
-        for (const group of modelJson.weightsManifest) {
-          for (const path of group.paths) {
-            const part = await get(new URL(path, modelUrl).toString());
-            if (!part?.ok) return { status: 'missed', reason: part ? await errorCode(part) : 'network', roundId: round.roundId };
-            parts.push(new Uint8Array(await part.arrayBuffer()));
-          }
-        }
-        const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-        let offset = 0;
-        for (const p of parts) {
-          bytes.set(p, offset);
-          offset += p.length;
-        }
-        global = { modelJson, weights: weightsFromBuffer(modelJson, bytes) };
-      } catch (error) {
-        checkAbort();
-        return { status: 'missed', reason: error instanceof HearthError ? error.code : 'bad_model', roundId: round.roundId };
-      }
-      const checkpoint: ModelCheckpoint = {
-        name: GLOBAL_MODEL_CHECKPOINT,
-        formatVersion: 1,
-        config: { version, etag: response.headers.get('etag'), modelJson: global.modelJson } satisfies CachedGlobal,
-        weights: global.weights,
-        savedAt: now(),
-      };
-      // Caching is an optimisation: a full or blocked store must not cost the round.
-      await deps.store?.putCheckpoint(checkpoint).catch(() => undefined);
-      deps.onGlobalModel?.({ version, modelJson: global.modelJson, weights: global.weights });
-    } else {
-      return { status: 'missed', reason: await errorCode(response), roundId: round.roundId };
-    }
-  }
-  checkAbort();
-
-  // 3. Train locally from the global weights.
-  const local = deps.model.getWeights();
-  const mismatch = layoutMismatch(local, global.weights);
-  if (mismatch !== undefined) return { status: 'skipped', reason: 'incompatible_model', roundId: round.roundId, modelVersion: round.modelVersion };
-  deps.model.setWeights(global.weights);
-  let loss: number;
+  if (cached && cachedMeta?.version === round.modelVersion) return ok({ modelJson: cachedMeta.modelJson, weights: cached.weights.map((w) => ({ ...w, shape: [...w.shape] })) });
+  const modelUrl = `${c.base}/v1/model`;
+  const headers: Record<string, string> = {};
+  if (cached && cachedMeta?.etag) headers['if-none-match'] = cachedMeta.etag;
+  const response = await c.get(modelUrl, headers);
+  if (!response) return stop({ status: 'missed', reason: 'network', roundId: round.roundId });
+  if (response.status === 304 && cached && cachedMeta) return ok({ modelJson: cachedMeta.modelJson, weights: cached.weights });
+  if (!response.ok) return stop({ status: 'missed', reason: await errorCode(response), roundId: round.roundId });
+  const version = response.headers.get(MODEL_VERSION_HEADER);
+  if (version !== round.modelVersion) return stop({ status: 'missed', reason: 'model_changed', roundId: round.roundId });
+  let global: { modelJson: ModelJson; weights: NamedWeight[] };
   try {
-    ({ loss } = await deps.model.train(sequences, { ...deps.trainOptions, epochs: round.epochs, ...(deps.signal ? { signal: deps.signal } : {}) }));
+    const modelJson = parseModelJson(await response.json());
+    const parts: Uint8Array[] = [];
+    for (const group of modelJson.weightsManifest) {
+      for (const path of group.paths) {
+        const part = await c.get(new URL(path, modelUrl).toString());
+        if (!part?.ok) return stop({ status: 'missed', reason: part ? await errorCode(part) : 'network', roundId: round.roundId });
+        parts.push(new Uint8Array(await part.arrayBuffer()));
+      }
+    }
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const p of parts) {
+      bytes.set(p, offset);
+      offset += p.length;
+    }
+    global = { modelJson, weights: weightsFromBuffer(modelJson, bytes) };
   } catch (error) {
-    checkAbort();
+    c.checkAbort();
+    return stop({ status: 'missed', reason: error instanceof HearthError ? error.code : 'bad_model', roundId: round.roundId });
+  }
+  const checkpoint: ModelCheckpoint = {
+    name: GLOBAL_MODEL_CHECKPOINT,
+    formatVersion: 1,
+    config: { version, etag: response.headers.get('etag'), modelJson: global.modelJson } satisfies CachedGlobal,
+    weights: global.weights,
+    savedAt: c.now(),
+  };
+  // Caching is an optimisation: a full or blocked store must not cost the round.
+  await deps.store?.putCheckpoint(checkpoint).catch(() => undefined);
+  deps.onGlobalModel?.({ version, modelJson: global.modelJson, weights: global.weights });
+  return ok(global);
+}
+
+/** Step 3: local training from the global weights. */
+async function trainLocally(c: RoundContext, round: RoundConfig, global: NamedWeight[], sequences: readonly (readonly HistoryStep[])[]): Promise<Step<number>> {
+  const { deps } = c;
+  const mismatch = layoutMismatch(deps.model.getWeights(), global);
+  if (mismatch !== undefined) return stop({ status: 'skipped', reason: 'incompatible_model', roundId: round.roundId, modelVersion: round.modelVersion });
+  deps.model.setWeights(global);
+  try {
+    const { loss } = await deps.model.train(sequences, { ...deps.trainOptions, epochs: round.epochs, ...(deps.signal ? { signal: deps.signal } : {}) });
+    c.checkAbort();
+    return ok(loss);
+  } catch (error) {
+    c.checkAbort();
     throw error;
   }
-  checkAbort();
+}
 
-  // 4. The update: local − global, clipped, noised on the device, quantized, compressed.
-  const update = subtractWeights(deps.model.getWeights(), global.weights);
-  const clip = clipToNorm(update, round.clipBound);
-  addGaussianNoise(update, round.noiseSigma, random);
-  const encoded = await encodeUpdate(update, { modelVersion: round.modelVersion, roundId: round.roundId, bits: round.bits, random });
+/** Step 4: the update, local − global, clipped to the round's bound. */
+function clippedUpdate(c: RoundContext, round: RoundConfig, global: NamedWeight[]): { update: NamedWeight[]; clip: ClipReport } {
+  const update = subtractWeights(c.deps.model.getWeights(), global);
+  return { update, clip: clipToNorm(update, round.clipBound) };
+}
 
-  // 5. Upload once, with bounded retries and exponential back-off with full jitter.
-  const url = `${base}/v1/rounds/${round.roundId}/updates`;
+/** Step 5a (plain rounds): on-device noise, quantization, gzip, one upload with bounded retries. */
+async function uploadPlain(c: RoundContext, round: RoundConfig, update: NamedWeight[], clip: ClipReport, loss: number): Promise<FederatedRoundResult> {
+  const { deps } = c;
+  addGaussianNoise(update, round.noiseSigma, c.random);
+  const encoded = await encodeUpdate(update, { modelVersion: round.modelVersion, roundId: round.roundId, bits: round.bits, random: c.random });
+  const url = `${c.base}/v1/rounds/${round.roundId}/updates`;
   const attempts = Math.max(1, deps.retry?.attempts ?? 4);
   const baseDelay = deps.retry?.baseDelayMs ?? 1000;
   const maxDelay = deps.retry?.maxDelayMs ?? 30_000;
@@ -294,21 +331,21 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let response: Response | undefined;
     try {
-      response = await doFetch(
+      response = await c.doFetch(
         url,
-        init({
+        c.init({
           method: 'POST',
           headers: { 'content-type': 'application/octet-stream', [SITE_KEY_HEADER]: deps.siteKey },
           body: encoded.body as Uint8Array<ArrayBuffer>,
         }),
       );
     } catch {
-      checkAbort();
+      c.checkAbort();
       response = undefined;
     }
     if (response && response.status >= 200 && response.status < 300) {
       const record: UploadRecord = {
-        at: now(),
+        at: c.now(),
         url,
         bytes: encoded.body.length,
         rawBytes: encoded.rawBytes,
@@ -334,7 +371,84 @@ export async function runFederatedRound(deps: FederatedRoundDeps): Promise<Feder
         return { status: moved ? 'missed' : 'rejected', reason: lastReason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
       }
     }
-    if (attempt < attempts) await sleep(backoffDelay(attempt, baseDelay, maxDelay, random), deps.signal);
+    if (attempt < attempts) await c.sleep(backoffDelay(attempt, baseDelay, maxDelay, c.random), deps.signal);
   }
   return { status: 'missed', reason: lastReason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
+}
+
+/**
+ * Step 5b (secure rounds): the update goes through secure aggregation: grid-encoded with this
+ * client's share of the distributed noise, masked, and unmasked by the server only as part of the
+ * round's sum. No on-device Gaussian noise, no gzip: every body has one size.
+ */
+async function uploadSecure(c: RoundContext, round: RoundConfig, secure: SecureRoundInfo, update: NamedWeight[], clip: ClipReport, loss: number): Promise<FederatedRoundResult> {
+  const { deps } = c;
+  const outcome = await runSecureSession(update, {
+    base: c.base,
+    siteKey: deps.siteKey,
+    roundId: round.roundId,
+    modelVersion: round.modelVersion,
+    clip: round.clipBound,
+    secure,
+    doFetch: c.doFetch,
+    init: c.init,
+    sleep: c.sleep,
+    ...(deps.signal ? { signal: deps.signal } : {}),
+    random: c.random,
+    now: c.now,
+    ...(deps.retry?.attempts !== undefined ? { attempts: deps.retry.attempts } : {}),
+  });
+  if (outcome.status !== 'uploaded') return { status: outcome.status, reason: outcome.reason, roundId: round.roundId, modelVersion: round.modelVersion, loss };
+  const { record: secureRecord } = outcome;
+  const sent = secureRecord.bytes.join + secureRecord.bytes.shares + secureRecord.bytes.masked + secureRecord.bytes.unmask;
+  const record: UploadRecord = {
+    at: c.now(),
+    url: `${c.base}/v1/rounds/${round.roundId}/secagg`,
+    bytes: sent,
+    rawBytes: sent,
+    header: secureRecord,
+    tensors: secureRecord.tensors,
+    normBeforeClip: clip.normBefore,
+    normAfterClip: clip.normAfter,
+    clipBound: round.clipBound,
+    noiseSigma: 0,
+    attempts: 1,
+    httpStatus: 202,
+  };
+  await deps.store?.setMeta(LAST_UPLOAD_META, record).catch(() => undefined);
+  return { status: 'uploaded', roundId: round.roundId, modelVersion: round.modelVersion, loss, upload: record };
+}
+
+/**
+ * Runs one federated round: fetch the round and the global model (cached, conditional GET), train
+ * locally from the global weights, clip; then either noise, quantize, compress and upload with
+ * bounded retries (a plain round), or take part in secure aggregation (a secure round: the server
+ * learns only the round's sum). Never throws for runtime trouble: a gate that is closed, a network
+ * failure or a round that moved on comes back as a status. Throws `HearthError('aborted')` when
+ * `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * const result = await runFederatedRound({ serverUrl, siteKey, model, sequences, store, consent, capabilities: detectCapabilities() });
+ * if (result.status === 'uploaded') console.log(result.upload?.bytes);
+ * ```
+ */
+export async function runFederatedRound(deps: FederatedRoundDeps): Promise<FederatedRoundResult> {
+  const blocker = participationBlocker(deps);
+  if (blocker !== undefined) return { status: 'skipped', reason: blocker };
+  const c = roundContext(deps);
+  const sequences = typeof deps.sequences === 'function' ? await deps.sequences() : deps.sequences;
+  if (sequences.length < (deps.minSequences ?? 1)) return { status: 'skipped', reason: 'no_data' };
+
+  const round = await fetchRound(c);
+  if (!round.ok) return round.result;
+  const global = await fetchGlobalModel(c, round.value);
+  if (!global.ok) return global.result;
+  c.checkAbort();
+  const loss = await trainLocally(c, round.value, global.value.weights, sequences);
+  if (!loss.ok) return loss.result;
+  const { update, clip } = clippedUpdate(c, round.value, global.value.weights);
+  const secure = round.value.secure;
+  if (secure) return uploadSecure(c, round.value, secure, update, clip, loss.value);
+  return uploadPlain(c, round.value, update, clip, loss.value);
 }

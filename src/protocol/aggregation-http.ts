@@ -6,6 +6,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from './aggregation-headers.js';
+import { SecureRoundInfo } from './secure-aggregation-http.js';
 
 /** Digits only, at most 15 of them: a round id that is a safe integer. */
 export const ROUND_ID_PATTERN = '^[0-9]{1,15}$';
@@ -45,6 +46,8 @@ export const RoundInfo = Type.Object({
   minClients: Type.Integer({ minimum: 1 }),
   /** ISO time after which the client should fetch the round again. */
   deadline: Type.String(),
+  /** Present when the server runs secure aggregation: updates then go through its four phases. */
+  secure: Type.Optional(SecureRoundInfo),
 });
 export type RoundInfo = Static<typeof RoundInfo>;
 
@@ -70,6 +73,8 @@ export const Health = Type.Object({
   epsilon: Type.Union([Type.Number(), Type.Null()]),
   delta: Type.Number(),
   epsilonBudget: Type.Union([Type.Number(), Type.Null()]),
+  /** Rounds given up (a secure round whose cohort fell below its threshold). */
+  roundsAbandoned: Type.Optional(Type.Integer()),
 });
 export type Health = Static<typeof Health>;
 

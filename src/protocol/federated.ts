@@ -37,6 +37,27 @@ export interface UpdateHeader {
   tensors: TensorHeader[];
 }
 
+/** What one secure upload cost and what it sent, for the privacy centre and the benchmark. */
+export interface SecureUploadRecord {
+  format: 'secagg';
+  modelVersion: string;
+  roundId: number;
+  /** This client's index in the round (a number the server handed out; not linked to the shopper). */
+  index: number;
+  cohort: number;
+  threshold: number;
+  sharers: number;
+  survivors: number;
+  modulusBits: 32;
+  /** Skellam variance this client added per value (on the integer grid); 0 without DP. */
+  noiseVariance: number;
+  /** Request body bytes by phase; each is fixed by the model, the round and the cohort. */
+  bytes: { join: number; shares: number; masked: number; unmask: number };
+  /** Milliseconds of computation on this client (keys, shares, encoding, noise, masks), network waits excluded. */
+  cpuMs: number;
+  tensors: { name: string; shape: number[] }[];
+}
+
 export interface UploadRecord {
   /** When the upload finished (local time; kept on the device, never sent). */
   at: number;
@@ -45,8 +66,12 @@ export interface UploadRecord {
   bytes: number;
   /** Bytes before compression. */
   rawBytes: number;
-  /** The header as sent (model version, round id, update id, bits, tensor names, shapes, scales). */
-  header: UpdateHeader;
+  /**
+   * The header as sent (model version, round id, update id, bits, tensor names, shapes, scales),
+   * or, for a secure round, what the client told the round (its index, the cohort, the bytes and
+   * computation of each phase).
+   */
+  header: UpdateHeader | SecureUploadRecord;
   tensors: { name: string; shape: number[] }[];
   normBeforeClip: number;
   normAfterClip: number;

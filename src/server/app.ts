@@ -21,6 +21,9 @@ import { createDiskStore } from './store.js';
 import { loadModelDir } from './model-dir.js';
 import { resolveServerOptions, type AggregationServerOptions, type ResolvedServerOptions } from './options.js';
 import { createServerMetrics } from './metrics.js';
+import { registerSecureRoutes } from './secure-routes.js';
+import { SecureRejection } from './secure-round.js';
+import { SECAGG_TOKEN_HEADER } from '../protocol/secure-aggregation-http.js';
 import { join } from 'node:path';
 import { ExperimentRounds } from './experiments/experiment-rounds.js';
 import { REPORT_KEY_HEADER } from '../protocol/experiments-http.js';
@@ -105,6 +108,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     bits: resolved.bits,
     roundDurationMs: resolved.roundDurationMs,
     ...(options.random ? { random: options.random } : {}),
+    ...(resolved.secure ? { secure: resolved.secure } : {}),
     log: (message, detail) => app.log.info(detail ?? {}, message),
   });
   let experiments: ExperimentRounds | undefined;
@@ -136,7 +140,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     origin: resolved.origins.length > 0 ? resolved.origins : false,
     methods: ['GET', 'POST'],
     // The report key: a shop's dashboard on an allowed origin may read experiment results.
-    allowedHeaders: ['content-type', SITE_KEY_HEADER, 'if-none-match', ...(resolved.experiments?.reportKeys.length ? [REPORT_KEY_HEADER] : [])],
+    allowedHeaders: ['content-type', SITE_KEY_HEADER, SECAGG_TOKEN_HEADER, 'if-none-match', ...(resolved.experiments?.reportKeys.length ? [REPORT_KEY_HEADER] : [])],
     exposedHeaders: ['etag', MODEL_VERSION_HEADER],
     maxAge: 600,
   });
@@ -151,10 +155,10 @@ export async function createAggregationServer(options: AggregationServerOptions)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.setErrorHandler((error: FastifyError | UploadRejection, request, reply) => {
+  app.setErrorHandler((error: FastifyError | UploadRejection | SecureRejection, request, reply) => {
     let status: number;
     let code: string;
-    if (error instanceof UploadRejection) {
+    if (error instanceof UploadRejection || error instanceof SecureRejection) {
       status = error.status;
       code = error.code;
     } else {
@@ -163,6 +167,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
       code = validation ?? FASTIFY_CODES[error.code] ?? (status === 429 ? 'rate_limited' : status === 408 ? 'request_timeout' : status < 500 ? 'bad_request' : 'internal');
       if (request.routeOptions.url === '/v1/rounds/:id/updates') coordinator.countRejection(code);
     }
+    if (error instanceof SecureRejection) coordinator.countRejection(code);
     if (status >= 500) request.log.error(error);
     const message = status >= 500 ? 'internal error' : error.message;
     return reply.status(status).type('application/json').send({ error: { code, message } });
@@ -188,6 +193,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
       epsilon: s.epsilon,
       delta: resolved.delta,
       epsilonBudget: resolved.epsilonBudget ?? null,
+      roundsAbandoned: s.roundsAbandoned,
     };
   });
 
@@ -242,6 +248,10 @@ export async function createAggregationServer(options: AggregationServerOptions)
     },
   );
 
+  if (coordinator.secure) {
+    const secure = coordinator.secure;
+    registerSecureRoutes(app, { round: () => secure, validKey });
+  }
   if (experiments) registerExperimentRoutes(app, { rounds: experiments, validKey, reportKeys: resolved.experiments?.reportKeys ?? [] });
 
   return {
@@ -254,6 +264,7 @@ export async function createAggregationServer(options: AggregationServerOptions)
     },
     settled: () => coordinator.settled(),
     async close() {
+      coordinator.stop();
       experiments?.stop();
       await app.close();
       await coordinator.settled();

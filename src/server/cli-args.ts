@@ -31,6 +31,10 @@ Usage: hearth-server --data-dir DIR [--model-dir DIR] --site-keys k1,k2 [options
   --body-limit BYTES     largest upload (default 8388608)
   --request-timeout MS   time to send a whole request, headers and body (default 30000)
   --idle-timeout MS      silence allowed mid-request before the connection is dropped (default 10000)
+  --secure-aggregation   the server learns only each round's sum (Bonawitz et al.); with
+                         --noise-multiplier the clients add distributed Skellam noise
+  --cohort-size N        most clients in one secure round, 2-255 (default 1.5 x min-clients)
+  --phase-timeout MS     longest wait of each secure phase (default 120000)
   --experiments FILE     registry of experiments to count privately (JSON array; see README)
   --experiments-channel C  central (default: the server adds the noise) | secure (masked cohorts: the
                          server sees only sums) | local (randomized response only)
@@ -93,6 +97,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
       'report-keys': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean' },
+      'secure-aggregation': { type: 'boolean' },
+      'cohort-size': { type: 'string' },
+      'phase-timeout': { type: 'string' },
     },
   });
   const num = (flag: string, text: string | undefined): number | undefined => {
@@ -141,6 +148,9 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   const reportKeys = list(values['report-keys'] ?? env.HEARTH_REPORT_KEYS);
   if (reportKeys.length > 0) server.reportKeys = reportKeys;
   if (values.log === true) server.logger = true;
+  if (values['secure-aggregation'] === true) server.secureAggregation = true;
+  set('cohortSize', num('cohort-size', values['cohort-size']));
+  set('phaseTimeoutMs', num('phase-timeout', values['phase-timeout']));
   const port = num('port', values.port ?? env.PORT) ?? 8787;
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw new TypeError(`--port must be 0–65535, got ${port}`);
   return { port, host: values.host ?? env.HOST ?? '127.0.0.1', help, server };

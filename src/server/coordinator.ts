@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { RdpAccountant } from '../federated/accountant.js';
+import { RdpAccountant, type AccountantEntry } from '../federated/accountant.js';
 import { secureRandom, type RandomSource } from '../shared/random.js';
 import { manifestLayout, withManifest, type ModelJson } from '../protocol/model-file.js';
 import { decodeRawUpdate, maxRawBytes, WireError, type DecodedUpdate, type QuantizationBits } from '../federated/wire.js';
@@ -17,6 +17,7 @@ import { checkUpdateNorm } from './norm-bound.js';
 import { sizeOf } from '../federated/update-math.js';
 import { clipFlat, coordinateMedian, fedAdamStep, fedAvgStep, noisyMean, trimmedMean, weightedMean, type AggregatorName, type RobustRule } from './aggregate.js';
 import type { AggregationStore, PersistedState } from './store.js';
+import { SecureRound, type SecureRoundHost, type SecureOptions } from './secure-round.js';
 
 export interface CoordinatorOptions {
   store: AggregationStore;
@@ -51,6 +52,11 @@ export interface CoordinatorOptions {
   random?: RandomSource;
   now?: () => number;
   log?: (message: string, detail?: Record<string, unknown>) => void;
+  /**
+   * Secure aggregation: updates go through the four phases of `secure-round.ts`, the server only
+   * ever unmasks their sum, and `noiseMultiplier` is the distributed Skellam noise the clients add.
+   */
+  secure?: SecureOptions;
 }
 
 /** What `GET /v1/round` answers (declared once, in the shared protocol). */
@@ -108,6 +114,8 @@ export class Coordinator {
   private readonly now: () => number;
   private readonly accountant = new RdpAccountant();
   readonly counters = { accepted: 0, rejected: new Map<string, number>(), aggregationsFailed: 0 };
+  /** The secure-aggregation protocol of the open round, when the server runs it. */
+  secure: SecureRound | undefined;
 
   private constructor(readonly options: CoordinatorOptions) {
     this.random = options.random ?? secureRandom();
@@ -135,7 +143,12 @@ export class Coordinator {
     if (!stored) throw new Error(`state.json names model ${state.modelVersion}, which is missing from the data folder`);
     this.state = state;
     this.setModel(state.modelVersion, stored.modelJson, stored.weights, stored.optimizer);
-    for (const entry of state.accountant) this.accountant.step(entry.q, entry.sigma, entry.steps);
+    for (const entry of state.accountant) this.accountant.record(entry);
+    if (this.options.secure) {
+      this.secure = await SecureRound.restore(this.secureHost(), this.options.secure);
+      this.secure.resume();
+      return;
+    }
     for (const id of await store.listUpdates(state.roundId)) this.accepted.add(id);
     this.options.log?.('restored', { roundId: state.roundId, modelVersion: state.modelVersion, updates: this.accepted.size });
     // A crash after the last accepted update but before publication: publish now.
@@ -188,16 +201,27 @@ export class Coordinator {
       bits: o.bits,
       minClients: o.minClients,
       deadline: new Date(deadline).toISOString(),
+      ...(this.secure ? { noiseSigma: 0, secure: this.secure.info() } : {}),
     };
   }
 
-  status(): { roundId: number; modelVersion: string; status: PersistedState['status']; updates: number; roundsPublished: number; epsilon: number | null; history: PersistedState['history'] } {
+  status(): {
+    roundId: number;
+    modelVersion: string;
+    status: PersistedState['status'];
+    updates: number;
+    roundsPublished: number;
+    roundsAbandoned: number;
+    epsilon: number | null;
+    history: PersistedState['history'];
+  } {
     return {
       roundId: this.state.roundId,
       modelVersion: this.state.modelVersion,
       status: this.state.status,
-      updates: this.accepted.size,
+      updates: this.secure ? this.secure.received() : this.accepted.size,
       roundsPublished: this.state.roundsPublished,
+      roundsAbandoned: this.state.roundsAbandoned ?? 0,
       epsilon: this.epsilonSpent(),
       history: this.state.history.map((h) => ({ ...h })),
     };
@@ -236,6 +260,7 @@ export class Coordinator {
   }
 
   private async submitInner(roundId: number, body: Uint8Array): Promise<{ roundId: number; updates: number }> {
+    if (this.secure) throw new UploadRejection(409, 'secure_aggregation_required', 'this server runs secure aggregation: updates go through /v1/rounds/:id/secagg/*');
     if (this.state.status === 'budget_exhausted') throw new UploadRejection(403, 'budget_exhausted', 'the privacy budget is spent: this server publishes no more rounds');
     if (roundId !== this.state.roundId) throw new UploadRejection(409, 'wrong_round', `round ${roundId} is not open; the current round is ${this.state.roundId}`);
     const { version, layout } = this.model;
@@ -304,17 +329,11 @@ export class Coordinator {
     const { store } = o;
     const ids = [...this.accepted].sort();
     const m = ids.length;
-    let nextAccountant: { q: number; sigma: number; steps: number } | undefined;
+    let nextAccountant: AccountantEntry | undefined;
     if (o.noiseMultiplier > 0) {
       const q = Math.min(1, m / (o.population ?? m));
       nextAccountant = { q, sigma: o.noiseMultiplier, steps: 1 };
-      const after = this.accountant.epsilon(o.delta, nextAccountant);
-      if (o.epsilonBudget !== undefined && after > o.epsilonBudget) {
-        this.state = { ...this.state, status: 'budget_exhausted' };
-        await store.commitState(this.state);
-        o.log?.('privacy budget reached: round not published', { roundId: this.state.roundId, epsilonIfPublished: after, budget: o.epsilonBudget });
-        return;
-      }
+      if (await this.refuseOverBudget(nextAccountant)) return;
     }
     const { layout, version } = this.model;
     const total = layout.reduce((n, t) => n + sizeOf(t.shape), 0);
@@ -335,7 +354,29 @@ export class Coordinator {
     else if (o.robust === 'trimmed-mean') delta = trimmedMean(updates, o.trim);
     else if (o.noiseMultiplier > 0) delta = noisyMean(updates, o.clip, o.noiseMultiplier, this.random);
     else delta = weightedMean(updates);
+    await this.publish(delta, m, nextAccountant);
+  }
 
+  /**
+   * When publishing one more round with `entry` would take ε past the budget: marks the server
+   * exhausted (durably) and answers true. Runs inside `exclusive`.
+   */
+  private async refuseOverBudget(entry: AccountantEntry): Promise<boolean> {
+    const o = this.options;
+    const after = this.accountant.epsilon(o.delta, entry);
+    if (o.epsilonBudget === undefined || after <= o.epsilonBudget) return false;
+    this.state = { ...this.state, status: 'budget_exhausted' };
+    await o.store.commitState(this.state);
+    o.log?.('privacy budget reached: round not published', { roundId: this.state.roundId, epsilonIfPublished: after, budget: o.epsilonBudget });
+    return true;
+  }
+
+  /** Applies the averaged update `delta` of `m` clients and publishes the next model. Runs inside `exclusive`. */
+  private async publish(delta: Float32Array, m: number, nextAccountant: AccountantEntry | undefined): Promise<void> {
+    const o = this.options;
+    const { store } = o;
+    const { version } = this.model;
+    const total = delta.length;
     const weights = new Float32Array(total);
     new Uint8Array(weights.buffer).set(this.model.weights);
     let optimizer: Uint8Array | undefined;
@@ -353,7 +394,7 @@ export class Coordinator {
     const weightBytes = new Uint8Array(weights.buffer);
     const baseJson = this.model.modelJson;
     await store.saveModel(nextVersion, optimizer ? { modelJson: baseJson, weights: weightBytes, optimizer } : { modelJson: baseJson, weights: weightBytes });
-    if (nextAccountant) this.accountant.step(nextAccountant.q, nextAccountant.sigma, nextAccountant.steps);
+    if (nextAccountant) this.accountant.record(nextAccountant);
     const epsilon = this.epsilonSpent();
     const next: PersistedState = {
       ...this.state,
@@ -364,13 +405,70 @@ export class Coordinator {
       roundsPublished: this.state.roundsPublished + 1,
       history: [...this.state.history, { roundId: this.state.roundId, modelVersion: nextVersion, clients: m, epsilon, at: this.now() }].slice(-50),
     };
+    if (this.secure) next.secure = this.secure.freshPhase();
     // The commit point: before this rename the old round is still open with all its updates.
     await store.commitState(next);
     this.state = next;
     this.setModel(nextVersion, baseJson, weightBytes, optimizer);
     this.accepted.clear();
+    this.secure?.reset();
     o.log?.('round published', { roundId: next.roundId - 1, modelVersion: nextVersion, clients: m, epsilon });
     const keep = Array.from({ length: o.keepModels ?? 3 }, (_, i) => String(Number(nextVersion) - i)).filter((v) => Number(v) >= 1);
     await store.prune(next.roundId, keep).catch((error: unknown) => o.log?.('prune failed', { error: String(error) }));
+  }
+
+  /** Gives the open (secure) round up: the next round opens on the same model. Runs inside `exclusive`. */
+  private async abandon(reason: string): Promise<void> {
+    const o = this.options;
+    const next: PersistedState = {
+      ...this.state,
+      roundId: this.state.roundId + 1,
+      roundOpenedAt: this.now(),
+      roundsAbandoned: (this.state.roundsAbandoned ?? 0) + 1,
+    };
+    if (this.secure) next.secure = this.secure.freshPhase();
+    await o.store.commitState(next);
+    const abandoned = this.state.roundId;
+    this.state = next;
+    this.secure?.reset();
+    o.log?.('round abandoned', { roundId: abandoned, reason });
+    const keep = Array.from({ length: o.keepModels ?? 3 }, (_, i) => String(Number(this.model.version) - i)).filter((v) => Number(v) >= 1);
+    await o.store.prune(next.roundId, keep).catch((error: unknown) => o.log?.('prune failed', { error: String(error) }));
+  }
+
+  /** Stops the secure round's phase timer (the app calls it on close). */
+  stop(): void {
+    this.secure?.stop();
+  }
+
+  private secureHost(): SecureRoundHost {
+    return {
+      options: this.options,
+      state: () => this.state,
+      commitSecure: async (secure) => {
+        const next = { ...this.state, secure };
+        await this.options.store.commitState(next);
+        this.state = next;
+      },
+      layout: () => this.model.layout,
+      modelVersion: () => this.model.version,
+      exclusive: (fn) => this.exclusive(fn),
+      now: this.now,
+      publish: async (delta, clients, entry) => {
+        if (entry && (await this.refuseOverBudget(entry))) return false;
+        await this.publish(delta, clients, entry);
+        return true;
+      },
+      abandon: (reason) => this.abandon(reason),
+      track: (work) => {
+        this.aggregation = work.then(
+          () => undefined,
+          (error: unknown) => {
+            this.counters.aggregationsFailed++;
+            this.options.log?.('secure round step failed', { error: String(error) });
+          },
+        );
+      },
+    };
   }
 }

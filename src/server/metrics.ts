@@ -80,6 +80,11 @@ export function createServerMetrics(coordinator: Coordinator, options: ResolvedS
       gauge('hearth_epsilon_budget', 'Epsilon budget; no round publishes past it.', () => budget);
     }
   }
+  if (options.secure) {
+    gauge('hearth_secure_aggregation', '1: the server unmasks only sums of masked updates (secure aggregation).', () => 1);
+    mirrored('hearth_rounds_abandoned_total', 'Secure rounds given up because too few clients stayed.', () => coordinator.status().roundsAbandoned);
+    gauge('hearth_secure_unmask_seconds', 'Time the last secure round took to unmask its sum.', () => (coordinator.secure?.lastUnmaskMs ?? 0) / 1000);
+  }
   gauge('hearth_budget_exhausted', '1 when the privacy budget stopped publication.', () => (coordinator.status().status === 'budget_exhausted' ? 1 : 0));
   const latency = new Histogram({
     name: 'hearth_http_request_duration_seconds',

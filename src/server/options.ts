@@ -54,6 +54,17 @@ export interface AggregationServerOptions {
   /** fastify's logger (default off). */
   logger?: boolean;
   random?: RandomSource;
+  /**
+   * Secure aggregation (default off): the server learns only the sum of each round's updates, and
+   * `noiseMultiplier` becomes the distributed Skellam noise the clients add before masking.
+   */
+  secureAggregation?: boolean;
+  /** Most clients in one secure round, 2–255 (default ⌈1.5 · minClients⌉, so a third may drop out). */
+  cohortSize?: number;
+  /** Longest wait of each secure phase in ms (default 120,000). */
+  phaseTimeoutMs?: number;
+  /** Polling interval suggested to clients during a secure round, ms (default 1,000). */
+  pollMs?: number;
   /** Private experiment reports: the registry of experiments to count (JSON as parsed, or a file path). Off when absent. */
   experiments?: unknown[] | string;
   /** How devices' experiment vectors travel: `central` (default: the server adds the noise), `secure` (masked cohorts of `experimentsMinClients`: the server sees only their noisy sum) or `local` (randomized response only). */
@@ -89,6 +100,8 @@ export interface ResolvedServerOptions {
   bodyLimit: number;
   requestTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Secure aggregation settings, when it is on. */
+  secure: { cohortSize: number; phaseTimeoutMs: number; pollMs: number } | undefined;
   /** Experiment reporting, when a registry is given. */
   experiments: { channel: 'central' | 'secure' | 'local'; minClients: number; roundDurationMs: number; reportKeys: string[] } | undefined;
 }
@@ -131,6 +144,19 @@ export function resolveServerOptions(options: AggregationServerOptions): Resolve
   if (siteKeys.some((k) => k.length < 8)) fail('site keys must be at least 8 characters');
   const epochs = positive('epochs', options.epochs, 1);
   if (!Number.isSafeInteger(epochs)) fail('epochs must be an integer');
+  let secure: ResolvedServerOptions['secure'];
+  if (options.secureAggregation === true) {
+    if (robust !== 'none') fail('robust aggregation needs each update in the clear; it cannot be combined with secure aggregation');
+    if (clientNoise > 0) fail('with secure aggregation the clients add distributed noise (noiseMultiplier); clientNoise must be 0');
+    if (minClients < 2) fail('secure aggregation needs minClients >= 2');
+    const cohortSize = options.cohortSize ?? Math.min(255, Math.ceil(1.5 * minClients));
+    if (!Number.isSafeInteger(cohortSize) || cohortSize < minClients || cohortSize > 255) fail(`cohortSize must be an integer in ${minClients}–255 (minClients–255), got ${cohortSize}`);
+    const phaseTimeoutMs = positive('phaseTimeoutMs', options.phaseTimeoutMs, 120_000);
+    const pollMs = positive('pollMs', options.pollMs, 1000);
+    secure = { cohortSize, phaseTimeoutMs, pollMs };
+  } else if (options.cohortSize !== undefined || options.phaseTimeoutMs !== undefined) {
+    fail('cohortSize and phaseTimeoutMs apply only with secureAggregation');
+  }
   let experiments: ResolvedServerOptions['experiments'];
   if (options.experiments !== undefined) {
     const channel = options.experimentsChannel ?? 'central';
@@ -168,5 +194,6 @@ export function resolveServerOptions(options: AggregationServerOptions): Resolve
     bodyLimit: positive('bodyLimit', options.bodyLimit, 8 << 20),
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 30_000),
     idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 10_000),
+    secure,
   };
 }

@@ -29,6 +29,23 @@ export interface PersistedState {
   roundsPublished: number;
   /** The last few publications, newest last, for /metrics and operators. */
   history: { roundId: number; modelVersion: string; clients: number; epsilon: number | null; at: number }[];
+  /** The open round's secure-aggregation phase, when the server runs secure aggregation. */
+  secure?: SecurePhaseState;
+  /** Rounds given up because too few clients stayed (secure aggregation). */
+  roundsAbandoned?: number;
+}
+
+/** Where a secure round stands; each change is committed before any client is told of it. */
+export interface SecurePhaseState {
+  phase: 'advertise' | 'share' | 'collect' | 'unmask';
+  phaseStartedAt: number;
+  /** U1, fixed when `share` starts. */
+  roster?: number[];
+  threshold?: number;
+  /** U2, fixed when `collect` starts. */
+  sharers?: number[];
+  /** U3, fixed when `unmask` starts. */
+  survivors?: number[];
 }
 
 export interface StoredModel {
