@@ -7,13 +7,11 @@
  * timestamp or session id from the device's store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { build } from 'esbuild';
-import { launchBrowser, requestsOutside, startStaticServer, errorsOf, REPO_ROOT, type Browser, type StaticServer } from './harness.js';
+import { launchBrowser, requestsOutside, startEnginePageSite, errorsOf, type Browser, type StaticServer } from './harness.js';
 import { createAggregationServer, type AggregationServer } from '../../src/server/index.js';
 import { parseModelJson } from '../../src/protocol/model-file.js';
 import { setupNodeRuntime } from '../../src/train/node-runtime.js';
@@ -36,38 +34,10 @@ let serverUrl: string;
 let site: StaticServer;
 let browser: Browser;
 let dataDir: string;
-let pageScript = '';
 const serverSaw: { method: string; url: string; headers: string; body: Buffer | undefined }[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
-  const bundled = await build({
-    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  pageScript = bundled.outputFiles[0]?.text ?? '';
-  site = await startStaticServer({
-    handle: (req, res) => {
-      if (req.url === '/engine-fl.html') {
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>engine fl</title><script type="module" src="/engine-page.js"></script><p>shop</p>');
-        return true;
-      }
-      if (req.url === '/engine-page.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript' }).end(pageScript);
-        return true;
-      }
-      if (req.url === '/favicon.ico') {
-        res.writeHead(204).end();
-        return true;
-      }
-      return false;
-    },
-  });
+  site = await startEnginePageSite('/engine-fl.html');
   await setupNodeRuntime('cpu');
   const model = createRecommender({ items: VOCABULARY.map((id) => ({ id })), config: { dims: 8, blocks: 1, heads: 1, maxLen: 10, attributeBuckets: 8, negatives: 8 }, seed: 2 });
   const { modelJson, weightData } = saveModelArtifacts(model);

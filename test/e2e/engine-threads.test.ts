@@ -5,62 +5,25 @@
  * The engine trains and recommends on both kinds of page and info() says how many threads compute.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { build } from 'esbuild';
-import { errorsOf, launchBrowser, REPO_ROOT, startStaticServer, type Browser, type StaticServer } from './harness.js';
+import { errorsOf, launchBrowser, startEnginePageSite, type Browser, type StaticServer } from './harness.js';
+import type { EngineTestPage } from '../fixtures/engine/page-entry.js';
 
 const ISOLATION_HEADERS = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 let browser: Browser;
-const sites: StaticServer[] = [];
-
-async function site(headers: Record<string, string>, pageScript: string): Promise<StaticServer> {
-  const server = await startStaticServer({
-    headers,
-    handle: (req, res) => {
-      if (req.url === '/engine.html') {
-        res.writeHead(200, { 'content-type': 'text/html', ...headers }).end('<!doctype html><title>threads</title><script type="module" src="/engine-page.js"></script><p>shop</p>');
-        return true;
-      }
-      if (req.url === '/engine-page.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript', ...headers }).end(pageScript);
-        return true;
-      }
-      if (req.url === '/favicon.ico') {
-        res.writeHead(204).end();
-        return true;
-      }
-      return false;
-    },
-  });
-  sites.push(server);
-  return server;
-}
-
 let isolated: StaticServer;
 let plain: StaticServer;
 
 beforeAll(async () => {
-  if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
-  const bundled = await build({
-    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  const pageScript = bundled.outputFiles[0]?.text ?? '';
-  isolated = await site(ISOLATION_HEADERS, pageScript);
-  plain = await site({}, pageScript);
+  isolated = await startEnginePageSite('/engine.html', ISOLATION_HEADERS);
+  plain = await startEnginePageSite('/engine.html');
   browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
-  for (const s of sites) await s.close();
+  await isolated?.close();
+  await plain?.close();
 });
 
 interface ThreadsResult {
@@ -78,14 +41,20 @@ async function trainOn(server: StaticServer): Promise<{ result: ThreadsResult; e
   await page.goto(`${server.origin}/engine.html`);
   await page.waitForFunction(() => 'hearthTest' in window);
   const result = await page.evaluate(async (): Promise<ThreadsResult> => {
-    const { openStore, createEngineClient, createLogger } = (window as any).hearthTest;
+    const { openStore, createEngineClient, createLogger } = (window as unknown as { hearthTest: EngineTestPage }).hearthTest;
     const logger = createLogger(() => false);
     const dbName = 'threads-e2e';
     const store = await openStore({ name: dbName, logger });
-    await store.replaceCatalog(Array.from({ length: 100 }, (_, i) => ({ id: 'p' + i, title: 'Product ' + i, price: 10 + i })));
-    const events = [];
+    await store.replaceCatalog(Array.from({ length: 100 }, (_, i) => ({ id: 'p' + i, title: 'Product ' + i, price: 10 + i, inStock: true })));
     let t = Date.now() - 3_600_000;
-    for (let r = 0; r < 8; r++) for (let i = 0; i < 10; i++) events.push({ type: 'view_item', time: (t += 1000), session: 's' + r, items: [{ item_id: 'p' + i }], itemIds: ['p' + i] });
+    const events = Array.from({ length: 80 }, (_, n) => ({
+      eventId: 'threads-' + n,
+      type: 'view_item' as const,
+      time: (t += 1000),
+      session: 's' + Math.floor(n / 10),
+      items: [{ item_id: 'p' + (n % 10) }],
+      itemIds: ['p' + (n % 10)],
+    }));
     await store.appendEvents(events);
     store.close?.();
     const engine = createEngineClient({
@@ -105,7 +74,7 @@ async function trainOn(server: StaticServer): Promise<{ result: ThreadsResult; e
 }
 
 describe('threaded WASM in Chromium', () => {
-  test('a cross-origin isolated page trains and recommends on every core; a plain page on one thread', async () => {
+  test('a cross-origin isolated page trains and recommends on the threaded WASM build; a plain page on one thread', async () => {
     const { result: threaded, errors: threadedErrors } = await trainOn(isolated);
     const { result: single, errors: singleErrors } = await trainOn(plain);
     console.log(`threads: isolated ${JSON.stringify(threaded)}; plain ${JSON.stringify(single)}`);

@@ -6,45 +6,14 @@
  * load leaves the page on fallbacks; reset() lets the database be deleted.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { build } from 'esbuild';
 import type { Page } from 'playwright-core';
-import { errorsOf, launchBrowser, REPO_ROOT, startStaticServer, type Browser, type StaticServer, BROWSER } from './harness.js';
+import { errorsOf, launchBrowser, startEnginePageSite, type Browser, type StaticServer, BROWSER } from './harness.js';
 
 let site: StaticServer;
 let browser: Browser;
-let pageScript = '';
 
 beforeAll(async () => {
-  if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
-  const bundled = await build({
-    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  pageScript = bundled.outputFiles[0]?.text ?? '';
-  site = await startStaticServer({
-    handle: (req, res) => {
-      if (req.url === '/engine.html') {
-        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>engine</title><script type="module" src="/engine-page.js"></script><p>shop</p>');
-        return true;
-      }
-      if (req.url === '/engine-page.js') {
-        res.writeHead(200, { 'content-type': 'text/javascript' }).end(pageScript);
-        return true;
-      }
-      if (req.url === '/favicon.ico') {
-        res.writeHead(204).end();
-        return true;
-      }
-      return false;
-    },
-  });
+  site = await startEnginePageSite('/engine.html');
   browser = await launchBrowser();
 });
 

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { launchFirefox } from './firefox.js';
+import { existsSync } from 'node:fs';
+import { build } from 'esbuild';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM_PATH = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
@@ -178,4 +180,41 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(ARTIFACTS_DIR, `${name}${BROWSER === 'chromium' ? '' : `-${BROWSER}`}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/**
+ * Serves the engine test page: `pagePath` loads test/fixtures/engine/page-entry.ts (bundled here),
+ * which puts the engine client and the store on `window.hearthTest`; the repository root is served
+ * too, so the page can start `/dist/hearth.worker.js`. `headers` go on every response.
+ */
+export async function startEnginePageSite(pagePath: string, headers: Record<string, string> = {}): Promise<StaticServer> {
+  if (!existsSync(join(REPO_ROOT, 'dist/hearth.worker.js'))) throw new Error('dist/hearth.worker.js is missing: run `npx rollup -c` first');
+  const bundled = await build({
+    entryPoints: [join(REPO_ROOT, 'test/fixtures/engine/page-entry.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  const pageScript = bundled.outputFiles[0]?.text ?? '';
+  return startStaticServer({
+    headers,
+    handle: (req, res) => {
+      if (req.url === pagePath) {
+        res.writeHead(200, { 'content-type': 'text/html', ...headers }).end('<!doctype html><title>engine</title><script type="module" src="/engine-page.js"></script><p>shop</p>');
+        return true;
+      }
+      if (req.url === '/engine-page.js') {
+        res.writeHead(200, { 'content-type': 'text/javascript', ...headers }).end(pageScript);
+        return true;
+      }
+      if (req.url === '/favicon.ico') {
+        res.writeHead(204).end();
+        return true;
+      }
+      return false;
+    },
+  });
 }
