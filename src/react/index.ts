@@ -89,8 +89,11 @@ export interface HearthQuery<T> {
  */
 function useQuery<T>(key: string, initial: T, ask: (hearth: Hearth) => Promise<T>): HearthQuery<T> {
   const hearth = useHearth();
-  const [state, setState] = useState<{ data: T; loading: boolean; error: HearthError | null }>({ data: initial, loading: true, error: null });
   const [round, setRound] = useState(0);
+  // Which question (key and round) the data answers: loading is derived from it, so the very render
+  // that follows refresh() (or a new key) already says loading, not only the one after the effect.
+  const question = `${round}:${key}`;
+  const [state, setState] = useState<{ data: T; error: HearthError | null; answers: string | null }>({ data: initial, error: null, answers: null });
   const refresh = useCallback(() => setRound((n) => n + 1), []);
   useEffect(() => {
     if (!hearth) return undefined;
@@ -99,17 +102,16 @@ function useQuery<T>(key: string, initial: T, ask: (hearth: Hearth) => Promise<T
   useEffect(() => {
     if (!hearth) return undefined;
     let current = true;
-    setState((previous) => ({ ...previous, loading: true }));
     ask(hearth).then(
-      (data) => current && setState({ data, loading: false, error: null }),
-      (error: unknown) => current && setState((previous) => ({ data: previous.data, loading: false, error: error as HearthError })),
+      (data) => current && setState({ data, error: null, answers: question }),
+      (error: unknown) => current && setState((previous) => ({ data: previous.data, error: error as HearthError, answers: question })),
     );
     return () => {
       current = false;
     };
     // `ask` is a new function each render; `key` says when the question changed.
   }, [hearth, key, round]);
-  return { ...state, refresh };
+  return { data: state.data, error: state.error, loading: state.answers !== question, refresh };
 }
 
 const NO_ITEMS: Recommendation[] = [];

@@ -121,7 +121,12 @@ describe('Hearth installed from its package and bundled', () => {
     const tab = await browser.newPage();
     await tab.goto(`${sites.get('out-react')!.origin}/index.html`);
     await tab.waitForFunction(
-      () => document.querySelector('main')?.dataset.phase !== 'starting' && document.querySelector('main')?.dataset.loading === 'false' && document.querySelectorAll('#for-you li').length === 3,
+      // Both hooks' refreshes after training must have answered: until then a hook shows its answer
+      // from before the cart (the two refreshes finish in either order).
+      () => {
+        const main = document.querySelector('main');
+        return main?.dataset.phase !== 'starting' && main?.dataset.loading === 'false' && main?.dataset.intentLoading === 'false' && document.querySelectorAll('#for-you li').length === 3;
+      },
       undefined,
       { timeout: 60_000 },
     );
