@@ -116,8 +116,10 @@ export function targetCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): t
 
 /** Layer normalisation over the last axis. */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon = 1e-6): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma), beta);
+  // The centred input once (tf.moments computes it internally and would make it again here).
+  const centred = tf.sub(x, tf.mean(x, -1, true));
+  const variance = tf.mean(tf.square(centred), -1, true);
+  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, epsilon))), gamma), beta);
 }
 
 /** `x · w + b` for a 2-D `x`. */

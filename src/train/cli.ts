@@ -15,7 +15,6 @@ import { createIntentModel } from '../model/intent-model.js';
 import { HearthError, errorCodeOf } from '../protocol/errors.js';
 import { chooseLoss } from '../model/defaults.js';
 import { itemPopularity, readEventCsv, readUserItemLines, type InteractionLog } from './interaction-log.js';
-import { ItemNeighbours } from '../model/item-neighbours.js';
 import { saveModelArtifacts } from '../model/model-artifacts.js';
 import type { ModelFile } from '../protocol/model-file.js';
 import { setupNodeRuntime, type NodeBackend } from './node-runtime.js';
@@ -285,20 +284,13 @@ async function main(args: string[]): Promise<number> {
     batchTokens: TRAINING_DEFAULTS.batchTokens,
     batchSize: TRAINING_DEFAULTS.batchSize,
     neighbours: options.neighbours > 0,
+    neighboursPerItem: options.neighbours,
+    // The weight and the best epoch are chosen on the training part; what ships learns the held-out
+    // interactions too (more epochs from the best weights, the neighbour table counts them).
+    wholeLog: [...log.histories.values()],
     log: (line) => console.log(`  ${line}`),
   });
   const model = fit.model;
-  if (options.neighbours > 0) {
-    // The weight was chosen with neighbours counted on the training part; the shipped table counts
-    // the whole log, held-out interactions included.
-    model.setNeighbours(
-      ItemNeighbours.count(
-        [...log.histories.values()].map((h) => model.rowsOf(h.map((s) => s.itemId))),
-        items.length + 1,
-        options.neighbours,
-      ),
-    );
-  }
   const curve = fit.curve.map((p) => `${p.seconds.toFixed(0)} s → ${Number.isNaN(p.ndcg) ? '-' : p.ndcg.toFixed(4)}`).join(', ');
   if (curve) console.log(`hearth-train: validation curve (time → NDCG@10): ${curve}`);
   const out = resolve(options.out);
@@ -308,7 +300,7 @@ async function main(args: string[]): Promise<number> {
   model.dispose();
   const v = fit.validation;
   console.log(
-    `hearth-train: ${fit.epochs} ${fit.epochs === 1 ? 'epoch' : 'epochs'}, ${fit.trainSeconds.toFixed(1)} s of training (the rest validates; best ${fit.bestEpoch}, stopped by ${fit.stoppedBy}), ${fit.positionsPerSecond.toFixed(0)} positions/s on ${fit.threads} cores, ${parameters} parameters` +
+    `hearth-train: ${fit.epochs} ${fit.epochs === 1 ? 'epoch' : 'epochs'}, ${fit.trainSeconds.toFixed(1)} s of training (the rest validates; best ${fit.bestEpoch}, stopped by ${fit.stoppedBy}, then ${fit.finalEpochs} over the whole log), ${fit.positionsPerSecond.toFixed(0)} positions/s on ${fit.threads} cores, ${parameters} parameters` +
       (v ? `; validation NDCG@10 ${v.blended.ndcg.toFixed(4)} with neighbour weight ${v.neighbourWeight} (Transformer alone ${v.model.ndcg.toFixed(4)})` : ''),
   );
   console.log(

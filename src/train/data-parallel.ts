@@ -147,6 +147,11 @@ export class DataParallelTrainer {
     await Promise.all(this.threads.map((t) => t.call({ type: 'reload' })));
   }
 
+  /** What the following epochs train on (the same items as at the start), e.g. the whole log once validation is done. */
+  async setSequences(sequences: HistoryStep[][]): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.call({ type: 'data', sequences })));
+  }
+
   async setNeighbours(table: NeighbourTable | null): Promise<void> {
     await Promise.all(this.threads.map((t) => t.call({ type: 'neighbours', table })));
   }

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   const init = workerData as TrainerInit;
   await setupNodeRuntime(init.backend as NodeBackend);
   const model = new SasRecommender({ items: init.items, config: init.config, seed: init.seed });
-  const data = model.trainingData(init.sequences);
+  let data = model.trainingData(init.sequences);
   const step = new SharedAdamStep(init.buffers, init.thread, init.threads, model.parameterCount(), model.config.learningRate);
   // Every replica starts from the same seeded weights; one copy goes to shared memory.
   if (init.thread === 0) model.writeFlatWeights(step.sharedWeights);
@@ -77,6 +77,9 @@ async function main(): Promise<void> {
         reply({ type: 'ok' });
       } else if (request.type === 'neighbours') {
         model.setNeighbours(request.table ? new ItemNeighbours(request.table) : null);
+        reply({ type: 'ok' });
+      } else if (request.type === 'data') {
+        data = model.trainingData(request.sequences);
         reply({ type: 'ok' });
       } else if (request.type === 'evaluate') {
         const ranks = blendedRanks(model, request.cases, request.weights);

@@ -24,6 +24,8 @@ export type TrainerRequest =
   /** Load the shared weights (the coordinator replaced them) and restart the optimizer. */
   | { type: 'reload' }
   | { type: 'neighbours'; table: NeighbourTable | null }
+  /** Train from now on over these sequences (the same items), e.g. the whole log after validation. */
+  | { type: 'data'; sequences: HistoryStep[][] }
   /** Ranks of the targets of `cases` (this thread's share) at each neighbour weight. */
   | { type: 'evaluate'; cases: RankingCase[]; weights: number[] }
   | { type: 'close' };

@@ -124,4 +124,32 @@ describe('training on every core', () => {
     expect(served.hr).toBeGreaterThanOrEqual(cooccurrence.hr * 0.97);
     fit.model.dispose();
   }, 180_000);
+
+  test('what ships learns the held-out events too: epochs over the whole log after the best one, neighbours counted over it', async () => {
+    const { sequences, cases } = basketSessions(600, 9);
+    // Behaviour only the whole log holds (as the held-out newest events would): x1 follows x0.
+    const newest = Array.from({ length: 150 }, (_, s) => [step('x0', 0), step('x1', 1), step(`g${s % 32}`, 2)]);
+    const items = [...idsOnly(32, 'g'), ...idsOnly(2, 'x')];
+    const asked: RankingCase[] = [{ history: [step('g5', 0), step('x0', 1)], target: 'x1', excludeHistory: false }];
+    const fitWith = (wholeLog?: HistoryStep[][]) =>
+      fitRecommender({ items, config: small, seed: 1, sequences, validation: cases, minutes: 0, maxEpochs: 3, threads: 2, batchTokens: 256, workerUrl, ...(wholeLog ? { wholeLog } : {}) });
+    const rankOfX1 = (model: SasRecommender): { transformer: number; neighbours: number } => {
+      const ranks = blendedRanks(model, asked, [0, 1]);
+      return { transformer: ranks[0] as number, neighbours: ranks[1] as number };
+    };
+    const withoutLog = await fitWith();
+    const before = rankOfX1(withoutLog.model);
+    expect(withoutLog.finalEpochs).toBe(0);
+    withoutLog.model.dispose();
+    const withLog = await fitWith([...sequences, ...newest]);
+    const after = rankOfX1(withLog.model);
+    expect(withLog.finalEpochs).toBe(3);
+    expect(withLog.curve.length).toBe(3); // the validation curve is the training part's alone
+    // Ranks count from 0: x1 first, where before it was not.
+    expect(after.transformer).toBe(0);
+    expect(after.neighbours).toBe(0);
+    expect(before.transformer).toBeGreaterThan(0);
+    expect(before.neighbours).toBeGreaterThan(0);
+    withLog.model.dispose();
+  }, 180_000);
 });
