@@ -2,9 +2,10 @@
  * `hearth-train`: trains a starting recommender from a storefront's historical log and writes it in
  * the tfjs format (`model.json` + `weights.bin`, and the item neighbours in `neighbours.bin`), so
  * that a shop's recommendations are good before any shopper has trained. Trains on every core,
- * keeps the epoch with the best validation NDCG@10 and chooses the blend with the neighbours on the
- * same validation split (each shopper's last interaction). Built to dist/cli/train.js;
- * `npm run train -- …` runs it from source.
+ * keeps the epoch with the best validation NDCG@10, chooses the blend with the neighbours on the
+ * same validation split (each shopper's last interaction), then trains on over the whole log.
+ * Built to dist/cli/train.js, which the `hearth-train` executable (bin.ts) loads once the optional
+ * peers are there; `npm run train -- …` runs it from source.
  */
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -18,7 +19,7 @@ import { itemPopularity, readEventCsv, readUserItemLines, type InteractionLog } 
 import { saveModelArtifacts } from '../model/model-artifacts.js';
 import type { ModelFile } from '../protocol/model-file.js';
 import { setupNodeRuntime, type NodeBackend } from './node-runtime.js';
-import { fitRecommender } from './fit.js';
+import { DEFAULT_FINAL_EPOCHS, DEFAULT_PATIENCE, fitRecommender } from './fit.js';
 import { validationSplit } from './validation-split.js';
 import { TRAINING_DEFAULTS } from './training-defaults.js';
 
@@ -26,7 +27,8 @@ const USAGE = `Usage: hearth-train --input LOG --out DIR [options]
 
 Trains Hearth's recommender from a historical log and writes DIR/model.json, DIR/weights.bin and
 DIR/neighbours.bin. Each shopper's last interaction is held out to choose the best epoch and the
-blend with the item neighbours; the validation curve (time → NDCG@10) is printed.
+blend with the item neighbours; the validation curve (time → NDCG@10) is printed. Then the model
+trains a few more epochs over the whole log, held-out interactions included, and ships.
 
   --input FILE      the log: "user item" lines, or a CSV "user,item,category,behavior,timestamp"
   --format F        lines | csv (default: from the extension, .csv → csv)
@@ -34,7 +36,8 @@ blend with the item neighbours; the validation curve (time → NDCG@10) is print
   --out DIR         where to write the model (created if missing)
   --minutes M       time budget (default: none); with --intent, four fifths go to the recommender
   --epochs N        at most this many passes over the log (default 100)
-  --patience N      stop after N epochs without a better validation NDCG@10 (default 3)
+  --patience N      stop after N epochs without a better validation NDCG@10 (default ${DEFAULT_PATIENCE})
+  --final-epochs N  epochs over the whole log after the best one (default ${DEFAULT_FINAL_EPOCHS}; 0: ship the best epoch)
   --threads N       training threads (default: every core, here ${availableParallelism()})
   --neighbours N    item neighbours kept per item (default 20; 0: none)
   --loss L          auto | softmax | sampled-softmax (default auto: full softmax up to 4,096 items)
@@ -55,6 +58,7 @@ const OPTIONS = {
   minutes: { type: 'string' },
   epochs: { type: 'string' },
   patience: { type: 'string' },
+  'final-epochs': { type: 'string' },
   threads: { type: 'string' },
   neighbours: { type: 'string' },
   loss: { type: 'string' },
@@ -82,6 +86,7 @@ interface CliOptions {
   minutes: number;
   epochs: number;
   patience: number;
+  finalEpochs: number;
   threads: number;
   neighbours: number;
   loss: RecommenderLoss | 'auto';
@@ -126,7 +131,8 @@ function readOptions(args: string[]): CliOptions | null {
     out,
     minutes: number('minutes', 0, false),
     epochs: number('epochs', 100, true),
-    patience: Math.max(1, number('patience', 3, true)),
+    patience: Math.max(1, number('patience', DEFAULT_PATIENCE, true)),
+    finalEpochs: number('final-epochs', DEFAULT_FINAL_EPOCHS, true),
     threads: Math.max(1, number('threads', availableParallelism(), true)),
     neighbours: number('neighbours', 20, true),
     loss,
@@ -288,6 +294,7 @@ async function main(args: string[]): Promise<number> {
     // The weight and the best epoch are chosen on the training part; what ships learns the held-out
     // interactions too (more epochs from the best weights, the neighbour table counts them).
     wholeLog: [...log.histories.values()],
+    finalEpochs: options.finalEpochs,
     log: (line) => console.log(`  ${line}`),
   });
   const model = fit.model;

@@ -40,8 +40,13 @@ describe('hearth-train CLI', () => {
       '1',
       '--threads',
       '2',
+      '--final-epochs',
+      '1',
     ]);
     expect(run.output).toContain('wrote');
+    // After the two validated epochs, one more over the whole log (held-out items included).
+    expect(run.output).toMatch(/epoch 3 over the whole log: \d+ s, loss \d/);
+    expect(run.output).toMatch(/then 1 over the whole log/);
     expect(run.status).toBe(0);
     // Validation on each user's last item: the curve and the chosen blend are printed.
     expect(run.output).toMatch(/validation curve \(time → NDCG@10\): \d+ s → \d\.\d{4}/);
