@@ -34,6 +34,13 @@ export interface RecommendOptions {
    * viewed"-style list, or where seeing the same items again is the point.
    */
   excludeSeen?: boolean;
+  /**
+   * Explain each model pick by the recent events that raised it most (`because`; default true).
+   * Explaining scores the history again with each of the newest events hidden, about a third of
+   * the call's time at 10k items (bench:speed); a widget that shows no reasons can pass false, and
+   * its picks then come with an empty `because`.
+   */
+  explain?: boolean;
   filter?: RecommendFilter;
   boost?: RecommendBoost[];
 }

@@ -64,7 +64,7 @@ function flag(name: string, value: unknown): void {
  * ```
  */
 export function checkRecommendOptions(input: unknown): RecommendOptions & { k: number } {
-  const options = object('recommend options', input ?? {}, ['k', 'context', 'exclude', 'excludePurchased', 'excludeSeen', 'filter', 'boost']);
+  const options = object('recommend options', input ?? {}, ['k', 'context', 'exclude', 'excludePurchased', 'excludeSeen', 'explain', 'filter', 'boost']);
   const k = checkK(options.k);
   if (options.context !== undefined) {
     const context = object('context', options.context, ['itemId']);
@@ -73,6 +73,7 @@ export function checkRecommendOptions(input: unknown): RecommendOptions & { k: n
   strings('exclude', options.exclude);
   flag('excludePurchased', options.excludePurchased);
   flag('excludeSeen', options.excludeSeen);
+  flag('explain', options.explain);
   if (options.filter !== undefined) {
     const filter = object('filter', options.filter, ['inStock', 'categories', 'brands', 'minPrice', 'maxPrice']);
     flag('filter.inStock', filter.inStock);

@@ -58,15 +58,10 @@ export class Serving {
     const model = m.recommender;
     const read = model ? steps.filter((s) => m.recommenderRows.has(s.itemId)).slice(-model.config.maxLen) : [];
     if (m.recommenderReady && model && read.length > 0) {
-      // The served probabilities, and how much each of the newest steps raised the top items'
-      // (one pass that recomputes only the newest positions with each step hidden).
       const ids = model.itemIds;
       let t2 = t1;
-      const {
-        rows,
-        steps: explainedSteps,
-        drops,
-      } = contributions(model, read, EXPLAINED_STEPS, (probabilities) => {
+      /** The top k of the served probabilities, as indices into `ids`. */
+      const pickTop = (probabilities: Float32Array): number[] => {
         t2 = performance.now();
         // A candidate can beat the current k-th only if its best possible boost lets it.
         const maxBoost = (options.boost ?? []).reduce((max, b) => max * Math.max(1, b.factor), 1);
@@ -79,9 +74,16 @@ export class Serving {
           top.offer(id, p * boostFactor(id, m.byId.get(id), options.boost));
         }
         return top.ids.map((id) => index.get(id) as number);
-      });
-      // Each item explained by the events whose hiding lowers its served score most.
-      rows.forEach((_, c) => because.set(top.ids[c] as string, explain(explainedSteps, contributionShares(drops[c] as Float32Array))));
+      };
+      if (options.explain === false) {
+        pickTop(model.probabilities(read));
+      } else {
+        // The served probabilities, and how much each of the newest steps raised the top items'
+        // (one pass that recomputes only the newest positions with each step hidden).
+        const { rows, steps: explainedSteps, drops } = contributions(model, read, EXPLAINED_STEPS, pickTop);
+        // Each item explained by the events whose hiding lowers its served score most.
+        rows.forEach((_, c) => because.set(top.ids[c] as string, explain(explainedSteps, contributionShares(drops[c] as Float32Array))));
+      }
       m.logger.debug(`recommend: events ${(t1 - t0).toFixed(1)} ms, score ${(t2 - t1).toFixed(1)} ms, rank and explain ${(performance.now() - t2).toFixed(1)} ms over ${ids.length} items`);
     } else if (steps.length > 0) {
       // No trained model yet: items like the recent history (same category, brand), newest first.

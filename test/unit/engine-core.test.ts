@@ -5,7 +5,7 @@ import { setupNodeRuntime } from '../../src/train/node-runtime.js';
 import { openStore } from '../../src/store/open-store.js';
 import type { CatalogItem, ConsentState, HearthStore } from '../../src/store/types.js';
 import type { EventType, StoredEvent } from '../../src/protocol/event-types.js';
-import type { Recommendation } from '../../src/protocol/engine-types.js';
+import type { Recommendation, RecommendOptions } from '../../src/protocol/engine-types.js';
 import { EngineCore } from '../../src/worker/engine-core.js';
 import { errorCodeOf } from '../../src/protocol/errors.js';
 import { recordingLogger, uniqueName } from '../fixtures/store/helpers.js';
@@ -193,6 +193,12 @@ describe('EngineCore on wasm', () => {
     for (const r of recs) for (const b of r.because) expect(historyIds.has(b.itemId)).toBe(true);
     expect(recs[0]!.because.length).toBeGreaterThan(0);
     expect(recs.map((r) => r.itemId)).not.toContain('p20'); // purchased
+    // Unexplained: the same picks and scores, with no reasons.
+    const unexplained = await core.recommend({ k: 5, explain: false }, history, granted);
+    expect(unexplained.map((r) => r.itemId)).toEqual(recs.map((r) => r.itemId));
+    unexplained.forEach((r, i) => expect(r.score).toBeCloseTo((recs[i] as Recommendation).score, 5));
+    expect(unexplained.every((r) => r.because.length === 0)).toBe(true);
+    await expect(core.recommend({ k: 5, explain: 'no' } as unknown as RecommendOptions, history, granted)).rejects.toMatchObject({ code: 'invalid_argument' });
 
     const excluded = await core.recommend({ k: 5, exclude: ['p5'] }, history, granted);
     expect(excluded.map((r) => r.itemId)).not.toContain('p5');
