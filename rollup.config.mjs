@@ -31,6 +31,9 @@ const outputs = [
   // The aggregation server and its CLIs (Node).
   { input: 'src/server/index.ts', file: 'dist/server/index.js', format: 'es', bundle: 'none', minify: false, target: 'node' },
   { input: 'src/server/cli.ts', file: 'dist/server/cli.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
+  // The executables: they check the CLIs' optional peers, then import the CLI next to them.
+  { input: 'src/server/bin.ts', file: 'dist/server/bin.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
+  { input: 'src/train/bin.ts', file: 'dist/cli/bin.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
   // The training CLI and its data-parallel training thread, which it starts from the file next to it.
   { input: 'src/train/cli.ts', file: 'dist/cli/train.js', format: 'es', bundle: 'none', minify: false, target: 'node', banner: '#!/usr/bin/env node' },
   { input: 'src/train/train-worker.ts', file: 'dist/cli/train-worker.js', format: 'es', bundle: 'none', minify: false, target: 'node' },

@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import webpack from 'webpack';
 import { build as esbuild } from 'esbuild';
 import { rollup } from 'rollup';
@@ -148,6 +149,25 @@ describe('Hearth installed from its package and bundled', () => {
     console.log(`install size: ${(app.installBytes / 1e6).toFixed(1)} MB; packages: ${app.installed.join(', ')}`);
     expect(app.installBytes).toBeLessThan(80e6);
     expect(app.installed.sort()).toEqual(['comlink', 'hearth', 'idb']);
+  });
+
+  test('hearth-server and hearth-train in an app without their optional peers say what to install, not "Cannot find package"', () => {
+    for (const [command, peer] of [
+      ['hearth-server', 'fastify'],
+      ['hearth-train', '@tensorflow/tfjs-backend-wasm'],
+    ] as const) {
+      const run = spawnSync(process.execPath, [join(app.dir, 'node_modules/.bin', command), '--help'], { encoding: 'utf8', cwd: app.dir });
+      expect(run.status, run.stderr).toBe(1);
+      expect(run.stderr).toContain(`${command} needs packages`);
+      expect(run.stderr).toMatch(new RegExp(`npm install .*${peer.replace('/', '\\/')}`));
+      expect(run.stderr).not.toContain('Cannot find package');
+    }
+    // With the peers (this repository has them all), the same executables start their CLI.
+    for (const bin of ['dist/server/bin.js', 'dist/cli/bin.js']) {
+      const run = spawnSync(process.execPath, [join(REPO_ROOT, bin), '--help'], { encoding: 'utf8' });
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/Usage|--help/);
+    }
   });
 
   test('the package holds only what this build made: every declaration file has its source, one worker chunk of each name', () => {
