@@ -10,7 +10,7 @@ import { mergeEvents } from '../protocol/merge-events.js';
 import type { StoredEvent } from '../protocol/event-types.js';
 import type { CatalogItem } from '../store/types.js';
 import type { EngineClient, EngineClientConfig } from './contract.js';
-import type { EngineInfo, TrainingProgress } from '../protocol/engine-types.js';
+import { engineInfoWithoutEngine, type TrainingProgress } from '../protocol/engine-types.js';
 import type { EngineWorkerApi, EngineWorkerInit } from '../protocol/worker-api.js';
 import type { ExperimentReportResult } from '../protocol/experiments.js';
 import type { FederatedRoundResult } from '../protocol/federated.js';
@@ -226,19 +226,6 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
     return mergeEvents(stored, recent);
   };
 
-  const fallbackInfo = (status: EngineInfo['status'], reason: string | null): EngineInfo => ({
-    status,
-    backend: null,
-    backendReason: reason ?? '',
-    wasmThreads: null,
-    adapter: null,
-    parameters: { recommender: 0, intent: 0 },
-    lastTrainedAt: null,
-    lastLoss: null,
-    globalModelVersion: null,
-    fallbackReason: reason,
-  });
-
   // Automatic training and federated rounds at idle time, after the page has loaded.
   let stopIdle: () => void = () => undefined;
   const wantsIdle = config.engine.autoTrain !== false || config.federated?.autoParticipate !== false;
@@ -320,7 +307,7 @@ export function createEngineClient(config: EngineClientConfig): EngineClient {
       return call(
         'info',
         (api) => api.info(),
-        async () => fallbackInfo('fallback', fallbackReason ?? 'The engine was disposed.'),
+        async () => engineInfoWithoutEngine('fallback', fallbackReason ?? 'The engine was disposed.'),
       );
     },
     async train(options) {

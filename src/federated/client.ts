@@ -25,6 +25,7 @@ export type { FederatedRoundResult, FederatedRoundStatus, UploadRecord };
 import { MODEL_VERSION_HEADER, SITE_KEY_HEADER } from '../protocol/aggregation-headers.js';
 import type { SecureRoundInfo } from '../protocol/secure-aggregation-http.js';
 import { runSecureSession } from './secure/session.js';
+import { errorCode } from './http-error.js';
 
 /** The part of a model the client needs (the recommender implements it). */
 export interface FederatedModel {
@@ -171,16 +172,6 @@ function isRoundConfig(value: unknown): value is RoundConfig {
     Number.isFinite(r.noiseSigma) &&
     (r.bits === 8 || r.bits === 16)
   );
-}
-
-/** Reads the JSON error code of a refused request, if it has one. */
-async function errorCode(response: Response): Promise<string> {
-  try {
-    const body = (await response.json()) as { error?: { code?: unknown } };
-    return typeof body.error?.code === 'string' ? body.error.code : `http_${response.status}`;
-  } catch {
-    return `http_${response.status}`;
-  }
 }
 
 /** What every step of a round shares: the dependencies with their defaults filled in. */

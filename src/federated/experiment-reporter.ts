@@ -36,6 +36,7 @@ import { randomize } from '../experiments/randomized-response.js';
 import { EXPERIMENTS_META_KEY, PRIORS_META_KEY, readMeta, resolveShowings, type DeviceRecord, type ExperimentsMeta } from '../experiments/device-records.js';
 import { budgetProblem, reportEpsilon, rrParamsOf, type Mechanism } from './experiment-privacy.js';
 import { encodeWords, generateCohortKey, maskReport, maskSalt, subtleCrypto } from './secure-aggregation.js';
+import { errorCode } from './http-error.js';
 
 /** The meta key of this device's membership of a secure round's cohort (its one-round private key). */
 export const SECURE_META_KEY = 'experiments.secure';
@@ -246,12 +247,7 @@ export async function runExperimentReport(deps: ExperimentReportDeps): Promise<E
       }
       if (response?.ok) return 'ok';
       if (response) {
-        try {
-          const json = (await response.json()) as { error?: { code?: unknown } };
-          reason = typeof json.error?.code === 'string' ? json.error.code : `http_${response.status}`;
-        } catch {
-          reason = `http_${response.status}`;
-        }
+        reason = await errorCode(response);
         // A replay means an earlier attempt arrived and only its answer was lost.
         if (reason === 'replay') return 'ok';
         if (!(response.status >= 500 || response.status === 429 || response.status === 408)) return reason;

@@ -7,7 +7,7 @@ import { resolveOptions, type HearthOptions } from './config.js';
 import { HearthError, describeError, readPageData } from '../protocol/errors.js';
 import { createLogger, silentLogger, type Logger } from '../shared/logger.js';
 import { browserWindow, globalPrivacyControl } from '../shared/env.js';
-import type { TrainingProgress } from '../protocol/engine-types.js';
+import { engineInfoWithoutEngine, type TrainingProgress } from '../protocol/engine-types.js';
 import { Consent, normaliseScopes, readConsentMirror, writeConsentMirror } from '../consent/consent.js';
 import { Tracker } from '../tracker/tracker.js';
 import { localStorageOf, pageExitStash } from '../tracker/page-exit-stash.js';
@@ -273,20 +273,7 @@ export function createHearth(input: HearthOptions | undefined, deps: HearthDeps)
     engine: {
       async info() {
         await ready;
-        return session || destroyed
-          ? (await runtime()).info()
-          : {
-              status: 'fallback',
-              backend: null,
-              backendReason: unavailable,
-              wasmThreads: null,
-              adapter: null,
-              parameters: { recommender: 0, intent: 0 },
-              lastTrainedAt: null,
-              lastLoss: null,
-              globalModelVersion: null,
-              fallbackReason: unavailable,
-            };
+        return session || destroyed ? (await runtime()).info() : engineInfoWithoutEngine('fallback', unavailable);
       },
       train: async (trainOptions) => (await runtime()).train(trainOptions),
       onProgress(listener) {

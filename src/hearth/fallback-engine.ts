@@ -4,6 +4,7 @@
  */
 import type { EngineClient } from '../client/contract.js';
 import { HearthError } from '../protocol/errors.js';
+import { engineInfoWithoutEngine } from '../protocol/engine-types.js';
 
 export function fallbackEngine(reason: string): EngineClient {
   const none = async () => [];
@@ -12,18 +13,7 @@ export function fallbackEngine(reason: string): EngineClient {
     similarItems: none,
     trending: none,
     intent: async () => ({ cart: 0, purchase: 0, because: [], source: 'heuristic' }),
-    info: async () => ({
-      status: 'fallback',
-      backend: null,
-      backendReason: reason,
-      wasmThreads: null,
-      adapter: null,
-      parameters: { recommender: 0, intent: 0 },
-      lastTrainedAt: null,
-      lastLoss: null,
-      globalModelVersion: null,
-      fallbackReason: reason,
-    }),
+    info: async () => engineInfoWithoutEngine('fallback', reason),
     train: async () => {
       throw new HearthError('engine_unavailable', `Cannot train: ${reason}`);
     },

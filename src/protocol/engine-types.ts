@@ -112,3 +112,19 @@ export interface EngineInfo {
   /** When the engine runs on fallbacks: why. */
   fallbackReason: string | null;
 }
+
+/** `info()` where no engine runs: no backend, no parameters, and `reason` (if any) says why. */
+export function engineInfoWithoutEngine(status: EngineInfo['status'], reason: string | null): EngineInfo {
+  return {
+    status,
+    backend: null,
+    backendReason: reason ?? '',
+    wasmThreads: null,
+    adapter: null,
+    parameters: { recommender: 0, intent: 0 },
+    lastTrainedAt: null,
+    lastLoss: null,
+    globalModelVersion: null,
+    fallbackReason: reason,
+  };
+}

@@ -15,6 +15,7 @@ import { fromBase64Url, toBase64Url } from './crypto.js';
 import { gridParams, localVariance } from './params.js';
 import { SecureAggregationError, SecureParticipant } from './participant.js';
 import { encodeToGrid } from './skellam.js';
+import { errorCode } from '../http-error.js';
 
 export type { SecureUploadRecord };
 
@@ -45,15 +46,6 @@ class Stop extends Error {
     readonly reason: string,
   ) {
     super(reason);
-  }
-}
-
-async function errorCode(response: Response): Promise<string> {
-  try {
-    const body = (await response.json()) as { error?: { code?: unknown } };
-    return typeof body.error?.code === 'string' ? body.error.code : `http_${response.status}`;
-  } catch {
-    return `http_${response.status}`;
   }
 }
 
